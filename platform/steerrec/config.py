@@ -1,0 +1,119 @@
+"""Plain dataclass configs: YAML holds data only; `key=value` overrides; unknown keys raise.
+
+    cfg = load(TrainJobConfig, "configs/tiger.yaml", ["optim.lr=3e-4", "seed=1"])
+
+Nested dataclasses are addressed with dots. Values in overrides are parsed as YAML
+scalars (``3e-4`` is a float, ``true`` a bool, ``[1, 2]`` a list). Checks live in each
+dataclass's ``__post_init__`` and name the field and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, Iterable, TypeVar
+
+import yaml
+
+C = TypeVar("C")
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not fit the dataclass."""
+
+
+def load(cls: type[C], path: str | Path | None = None, overrides: Iterable[str] = ()) -> C:
+    """Build `cls` from an optional YAML file, then apply `key=value` overrides."""
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    if path is not None:
+        source = str(path)
+        text = Path(path).read_text()
+        loaded = yaml.safe_load(text)
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: expected a mapping at the top level, got {type(loaded).__name__}")
+        data = loaded
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    return from_dict(cls, data, source)
+
+
+def from_dict(cls: type[C], data: dict[str, Any], source: str = "<dict>", prefix: str = "") -> C:
+    """Build a dataclass from a nested dict; an unknown key is an error."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: {prefix or 'config'} must be a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        where = f"{prefix}." if prefix else ""
+        raise ConfigError(
+            f"{source}: unknown key(s) {[where + k for k in unknown]} for {cls.__name__}; "
+            f"known: {sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _convert(hints[name], value, source, f"{prefix}.{name}" if prefix else name)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{source}: {cls.__name__}: {exc}") from exc
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """The plain-data form of a config (for config.yaml in run folders)."""
+    return dataclasses.asdict(cfg)
+
+
+def dump(cfg: Any, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return from_dict(hint, value if value is not None else {}, source, key)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        if len(non_none) == 1:
+            return _convert(non_none[0], value, source, key)
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:  # YAML 1.1 reads "3e-4" (no dot) as a string
+            return float(value)
+        except ValueError:
+            pass
+    if hint in (int, float, str, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise ConfigError(f"{source}: {key} must be {hint.__name__}, got {value!r}")
+        return value
+    if origin in (list, tuple) and isinstance(value, (list, tuple)):
+        inner = args[0] if args else Any
+        items = [_convert(inner, v, source, f"{key}[{i}]") if inner is not Any else v for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin in (list, tuple):
+        raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+    return value
+
+
+def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {key}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = value
