@@ -1,0 +1,1 @@
+"""Preference approximation: prompts, output validation and the Ray Data pipeline."""
