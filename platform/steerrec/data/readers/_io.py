@@ -11,16 +11,16 @@ import ast
 import gzip
 import html
 import json
+import math
 import re
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 from steerrec.data.readers.base import BadRow, DataError, Location, Record, Row
 
 GZIP_MAGIC = b"\x1f\x8b"
-_JSON_CHUNK = 1 << 20  # characters read at a time by iter_json_object
 
 
 class RowError(Exception):
@@ -89,6 +89,19 @@ def parse_literal(text: str) -> dict[str, Any] | BadRow:
     return value if isinstance(value, dict) else BadRow("not_an_object", detail=type(value).__name__)
 
 
+def delimited(separator: str, names: list[str]) -> Callable[[str], dict[str, Any] | BadRow]:
+    """A parser of `separator`-joined lines into a dict keyed by `names` (exact field count)."""
+
+    def parse(text: str) -> dict[str, Any] | BadRow:
+        parts = text.split(separator)
+        if len(parts) != len(names):
+            detail = f"expected {len(names)} fields joined by {separator!r}, found {len(parts)}"
+            return BadRow("wrong_field_count", detail=detail)
+        return dict(zip(names, parts))
+
+    return parse
+
+
 def records(
     path: str | Path,
     parse: Callable[[str], dict[str, Any] | BadRow],
@@ -126,17 +139,18 @@ def get_id(obj: dict[str, Any], name: str) -> str:
 
 
 def to_float(value: Any, name: str) -> float:
-    """A number, or a string holding one; anything else is wrong_type."""
-    if isinstance(value, bool):
-        raise RowError("wrong_type", name, f"expected a number, got {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+    """A finite number, or a string holding one; anything else is wrong_type."""
+    number: float | None = None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    elif isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             pass
-    raise RowError("wrong_type", name, f"expected a number, got {str(value)[:50]!r}")
+    if number is None or not math.isfinite(number):
+        raise RowError("wrong_type", name, f"expected a number, got {str(value)[:50]!r}")
+    return number
 
 
 def get_float(obj: dict[str, Any], name: str, required: bool = True) -> float | None:
@@ -183,13 +197,14 @@ def get_list(obj: dict[str, Any], name: str) -> list[Any]:
 
 
 # ---- cleaning -------------------------------------------------------------------------
-_TAG = re.compile(r"</?[A-Za-z!][^<>]*(?:>|$)")
+# a tag, an unclosed one at the end, or the tail of one cut at the start (` Magazines" />`)
+_TAG = re.compile(r"</?[A-Za-z!][^<>]*(?:>|$)|^[^<>\"]*\"\s*/?>")
 _SPACE = re.compile(r"\s+")
 _MONEY = re.compile(r"^\$?\s*([0-9][0-9,]*(?:\.[0-9]+)?)$")
 
 
 def clean_text(text: str | None) -> str:
-    """Text without HTML tags (an unclosed trailing tag included) or entities, spaces collapsed."""
+    """Text without HTML tags (cut ones included) or entities, with spaces collapsed."""
     if not text:
         return ""
     return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
@@ -228,81 +243,3 @@ def jsonable(extra: dict[str, Any]) -> dict[str, Any]:
 
 
 # ---- one-document JSON files ------------------------------------------------------------
-def iter_json_object(path: str | Path) -> Iterator[tuple[str, Any]]:
-    """The (key, value) pairs of a file holding one top-level JSON object, streamed.
-
-    Memory stays at about one value plus a read chunk; a syntax error raises DataError
-    with the file and line.
-    """
-    decoder = json.JSONDecoder()
-    with open_text(path) as handle:
-        stream = _JsonStream(str(path), handle, decoder)
-        stream.expect("{")
-        if stream.peek() == "}":
-            return
-        while True:
-            key = stream.value()
-            if not isinstance(key, str):
-                stream.fail("expected a string key")
-            stream.expect(":")
-            yield key, stream.value()
-            if stream.expect(",}") == "}":
-                return
-
-
-class _JsonStream:
-    """A read-ahead buffer over a text handle with whitespace skipping and raw_decode."""
-
-    def __init__(self, path: str, handle: IO[str], decoder: json.JSONDecoder):
-        self.path, self.handle, self.decoder = path, handle, decoder
-        self.buffer, self.pos, self.line, self.eof = "", 0, 1, False
-
-    def _more(self) -> bool:
-        if self.eof:
-            return False
-        try:
-            chunk = self.handle.read(_JSON_CHUNK)
-        except (EOFError, OSError, zlib.error, UnicodeDecodeError) as exc:
-            self.fail(f"unreadable ({type(exc).__name__}: {exc})")
-        if not chunk:
-            self.eof = True
-            return False
-        self.line += self.buffer.count("\n", 0, self.pos)
-        self.buffer = self.buffer[self.pos :] + chunk
-        self.pos = 0
-        return True
-
-    def fail(self, message: str) -> NoReturn:
-        line = self.line + self.buffer.count("\n", 0, self.pos)
-        raise DataError(message, Location(self.path, line))
-
-    def peek(self) -> str:
-        while True:
-            while self.pos < len(self.buffer) and self.buffer[self.pos].isspace():
-                self.pos += 1
-            if self.pos < len(self.buffer):
-                return self.buffer[self.pos]
-            if not self._more():
-                self.fail("unexpected end of file")
-
-    def expect(self, chars: str) -> str:
-        char = self.peek()
-        if char not in chars:
-            self.fail(f"expected one of {chars!r}, found {char!r}")
-        self.pos += 1
-        return char
-
-    def value(self) -> Any:
-        self.peek()
-        while True:
-            try:
-                value, end = self.decoder.raw_decode(self.buffer, self.pos)
-            except json.JSONDecodeError as exc:
-                if self._more():
-                    continue
-                self.pos = exc.pos
-                self.fail(f"malformed JSON: {exc.msg}")
-            if end == len(self.buffer) and self._more():
-                continue  # a number cut at the chunk's end: decode again with more text
-            self.pos = end
-            return value
