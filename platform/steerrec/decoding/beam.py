@@ -1,0 +1,181 @@
+"""Beam search over semantic IDs: trie-constrained, or free followed by a validity filter.
+
+The model is reached through one callable and the caller owns its state:
+
+    step_fn(tokens: LongTensor [R, cur_len], state) -> (log_probs [R, V], new_state)
+
+R = batch_size at the first call (one beam per example) and batch_size * beam_size
+after, rows example-major (row b * beam_size + j is beam j of example b). `tokens` holds
+`start_tokens` (e.g. T5's decoder start token, possibly none) followed by the tokens
+chosen so far. After each step the search calls `reorder(state, index)` with a LongTensor
+index of the rows each new beam continues (an expansion at the first step), e.g.
+`lambda s, i: s[i]` for a tensor state; with `reorder=None` the state is passed on as
+returned. Scores are sums of the model's log-probs; masking does not renormalise.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from steerrec.decoding.trie import PrefixTrie
+
+logger = logging.getLogger(__name__)
+
+StepFn = Callable[[torch.Tensor, Any], tuple[torch.Tensor, Any]]
+Reorder = Callable[[Any, torch.Tensor], Any]
+
+
+def _check(batch_size: int, beam_size: int, top_k: int | None = None) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if top_k is not None and not 1 <= top_k <= beam_size:
+        raise ValueError(f"top_k must be in 1..beam_size={beam_size}, got {top_k}")
+
+
+def _search(
+    step_fn: StepFn,
+    batch_size: int,
+    depth: int,
+    beam_size: int,
+    trie: PrefixTrie | None,
+    start_tokens: Sequence[int],
+    state: Any,
+    reorder: Reorder | None,
+    device: torch.device | str | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Run `depth` steps; returns tokens [B, n, depth], scores [B, n], trie nodes [B, n].
+
+    n = min(beam_size, the widest the search can get). Beams with score -inf are dead
+    (no valid continuation); their node is -1. Nodes are None without a trie.
+    """
+    B = batch_size
+    start = torch.tensor(list(start_tokens), dtype=torch.long, device=device)
+    tokens = start.expand(B, -1).clone()  # [R, len(start_tokens)]
+    scores = torch.zeros(B, device=device)  # [R]
+    nodes = torch.zeros(B, dtype=torch.long, device=device)  # [R] trie node of each beam
+    n = 1  # beams per example
+    for _ in range(depth):
+        logp, state = step_fn(tokens, state)  # [R, V]
+        V = logp.shape[-1]
+        if logp.shape != (B * n, V):
+            raise ValueError(
+                f"step_fn returned log_probs of shape {tuple(logp.shape)}, expected ({B * n}, V)"
+            )
+        if trie is not None:
+            if V != trie.vocab_size:
+                raise ValueError(f"step_fn vocabulary {V} differs from the trie's {trie.vocab_size}")
+            trie = trie.to(logp.device)
+            logp = logp.masked_fill(~trie.allowed_mask(nodes), float("-inf"))
+        if logp.dtype in (torch.float16, torch.bfloat16):
+            logp = logp.float()  # sums of many half-precision log-probs lose the order
+        cand = (scores.to(logp)[:, None] + logp).view(B, n * V)  # [B, n*V]
+        width = min(beam_size, n * V)
+        top, flat = cand.topk(width, dim=1)  # [B, width], sorted best first
+        src = (torch.arange(B, device=logp.device)[:, None] * n + flat // V).view(-1)  # [B*width]
+        chosen = (flat % V).view(-1)  # [B*width]
+        tokens = torch.cat([tokens.to(logp.device)[src], chosen[:, None]], dim=1)
+        scores = top.view(-1)
+        if trie is not None:
+            nodes = trie.advance(nodes.to(logp.device)[src], chosen)
+            nodes = torch.where(torch.isneginf(scores), torch.full_like(nodes, -1), nodes)
+        if reorder is not None:
+            state = reorder(state, src)
+        n = width
+    body = tokens[:, len(start_tokens) :]
+    return body.view(B, n, depth), scores.view(B, n), (nodes.view(B, n) if trie is not None else None)
+
+
+def _pad(items: torch.Tensor, scores: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad [B, n] to [B, top_k] with item -1 and score -inf."""
+    B, n = items.shape
+    if n >= top_k:
+        return items[:, :top_k], scores[:, :top_k]
+    pad_items = torch.full((B, top_k - n), -1, dtype=items.dtype, device=items.device)
+    pad_scores = torch.full((B, top_k - n), float("-inf"), dtype=scores.dtype, device=scores.device)
+    return torch.cat([items, pad_items], 1), torch.cat([scores, pad_scores], 1)
+
+
+def constrained_beam_search(
+    step_fn: StepFn,
+    batch_size: int,
+    trie: PrefixTrie,
+    beam_size: int,
+    top_k: int,
+    *,
+    start_tokens: Sequence[int] = (),
+    state: Any = None,
+    reorder: Reorder | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Beam search whose every step is masked by the trie, so every beam is an item.
+
+    Returns item indices [B, top_k] (long) and scores [B, top_k], best first; where
+    fewer than top_k valid items survive (small catalog, or the model gives allowed tokens
+    probability 0) the rest is item -1 with score -inf. With beam_size >= n_items the
+    result is exactly the top_k items by total log-prob.
+    """
+    _check(batch_size, beam_size, top_k)
+    _, scores, nodes = _search(
+        step_fn, batch_size, trie.depth, beam_size, trie, start_tokens, state, reorder, device
+    )
+    items = trie.to(nodes.device).item_of(nodes.view(-1)).view(nodes.shape)  # [B, n]
+    dead = items < 0
+    items = items.masked_fill(dead, -1)
+    scores = scores.masked_fill(dead, float("-inf"))
+    return _pad(items, scores, top_k)
+
+
+def unconstrained_beam_search(
+    step_fn: StepFn,
+    batch_size: int,
+    depth: int,
+    beam_size: int,
+    *,
+    start_tokens: Sequence[int] = (),
+    state: Any = None,
+    reorder: Reorder | None = None,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain beam search of `depth` tokens: token sequences [B, n, depth] and scores [B, n].
+
+    n = beam_size unless the vocabulary is too small to fill it. Pass the result to
+    `filter_invalid` to keep the sequences that are catalog items (the mode of the
+    Mender/TIGER papers' evaluation: decode freely, then drop invalid IDs).
+    """
+    _check(batch_size, beam_size)
+    tokens, scores, _ = _search(
+        step_fn, batch_size, depth, beam_size, None, start_tokens, state, reorder, device
+    )
+    return tokens, scores
+
+
+def filter_invalid(
+    tokens: torch.Tensor, scores: torch.Tensor, trie: PrefixTrie, top_k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the beams whose tokens [B, n, L] are items, best first; pad to top_k.
+
+    Returns item indices [B, top_k] and scores [B, top_k]; item -1 and score -inf where
+    fewer than top_k beams were valid. A beam with score -inf is dropped as invalid.
+    """
+    if tokens.ndim != 3 or scores.shape != tokens.shape[:2]:
+        raise ValueError(
+            f"tokens must be [B, n, L] and scores [B, n], got {tuple(tokens.shape)} and {tuple(scores.shape)}"
+        )
+    if top_k < 1:
+        raise ValueError(f"top_k must be >= 1, got {top_k}")
+    B, n, L = tokens.shape
+    trie = trie.to(tokens.device)
+    items = trie.items_of_tokens(tokens.reshape(B * n, L)).view(B, n)  # [B, n]
+    valid = (items >= 0) & ~torch.isneginf(scores)
+    kept = torch.where(valid, scores, torch.full_like(scores, float("-inf")))
+    # stable sort keeps beam order among equal scores; invalid beams sink to the end
+    order = torch.sort(kept, dim=1, descending=True, stable=True).indices
+    items = torch.gather(torch.where(valid, items, torch.full_like(items, -1)), 1, order)
+    kept = torch.gather(kept, 1, order)
+    return _pad(items, kept, top_k)

@@ -1,0 +1,189 @@
+"""What TIGER and both Mender variants share: the loss, the decoder, beam-search stepping, save/load.
+
+A generative recommender encodes its input once (`encode(batch) -> state`, a dict of
+tensors with a leading batch dimension: `memory` [B, S, d] and `mask` [B, S]) and decodes
+the L semantic-ID tokens of the next item with a decoder that cross-attends to `memory`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_model, save_model
+
+from steerrec.config import dump
+from steerrec.config import load as load_config
+from steerrec.models.vocab import BOS, PAD
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.yaml"
+WEIGHTS_FILE = "model.safetensors"
+
+
+@dataclass
+class T5StackConfig:
+    """Sizes of a randomly initialised T5 stack; defaults are TIGER's (Mender App. A.2).
+
+    Checked by the owning config's __post_init__ (`check_t5_sizes`), which knows its name.
+    """
+
+    num_layers: int = 6
+    d_model: int = 128
+    d_ff: int = 1024
+    num_heads: int = 6
+    d_kv: int = 64
+    dropout: float = 0.1
+
+
+def check_t5_sizes(prefix: str, cfg: Any) -> None:
+    """Raise naming `prefix.field` when a T5 size is not positive or dropout is outside [0, 1)."""
+    for name in ("num_layers", "d_model", "d_ff", "num_heads", "d_kv"):
+        value = getattr(cfg, name)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{prefix}.{name} must be an int >= 1, got {value!r}")
+    if not 0.0 <= cfg.dropout < 1.0:
+        raise ValueError(f"{prefix}.dropout must be in [0, 1), got {cfg.dropout}")
+
+
+def check_codebook_sizes(prefix: str, sizes: list[int]) -> None:
+    if not sizes or any(not isinstance(s, int) or s < 1 for s in sizes):
+        raise ValueError(f"{prefix}.codebook_sizes must be a non-empty list of ints >= 1, got {sizes!r}")
+
+
+def t5_stack(cfg: T5StackConfig, vocab_size: int, is_decoder: bool):
+    """A randomly initialised T5 encoder or decoder stack (no weights downloaded)."""
+    from transformers import T5Config
+    from transformers.models.t5.modeling_t5 import T5Stack
+
+    t5_cfg = T5Config(
+        vocab_size=vocab_size, d_model=cfg.d_model, d_ff=cfg.d_ff, d_kv=cfg.d_kv, num_heads=cfg.num_heads,
+        num_layers=cfg.num_layers, num_decoder_layers=cfg.num_layers, dropout_rate=cfg.dropout,
+        is_decoder=is_decoder, is_encoder_decoder=is_decoder, use_cache=False,
+        pad_token_id=PAD, decoder_start_token_id=BOS,
+    )
+    return T5Stack(t5_cfg)
+
+
+def seq2seq_loss(
+    logits: torch.Tensor,
+    labels: torch.Tensor,
+    weights: torch.Tensor | None = None,
+    negative: torch.Tensor | None = None,
+    neg_weight: float = 0.1,
+) -> torch.Tensor:
+    """Token cross-entropy for positives, down-weighted unlikelihood for negatives (Mender Sec. 4.3).
+
+    logits [B, T, V], labels [B, T] (-100 = ignored), weights [B] (None = ones),
+    negative [B] bool (None = all positive). Per example, the mean over its tokens of
+    -log p(label) (positive) or neg_weight * -log(1 - p(label)) (negative); the loss is
+    the mean over the batch of weight * that value.
+
+    Worked value: V=2, logits all 0 (p=0.5), labels [[0], [1]], negative [F, T],
+    neg_weight 0.1: (ln 2 + 0.1 ln 2) / 2 = 0.3812.
+    """
+    if logits.shape[:2] != labels.shape:
+        raise ValueError(f"logits {list(logits.shape)} and labels {list(labels.shape)} disagree on [B, T]")
+    valid = labels != -100  # [B, T]
+    logp = F.log_softmax(logits.float(), dim=-1)
+    token_logp = logp.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # [B, T]
+    per_token = -token_logp
+    if negative is not None:
+        # -log(1 - p) computed stably as -log(-expm1(log p)), clamped away from p = 1
+        unlikely = -torch.log((-torch.expm1(token_logp)).clamp(min=1e-6))
+        per_token = torch.where(negative.bool().unsqueeze(-1), neg_weight * unlikely, per_token)
+    count = valid.sum(-1).clamp(min=1)
+    per_example = (per_token * valid).sum(-1) / count  # [B]
+    if weights is not None:
+        per_example = per_example * weights.to(per_example.dtype)
+    return per_example.mean()
+
+
+class Persistent:
+    """save/load for an nn.Module with a dataclass `config` and a `config_class` to rebuild it."""
+
+    config_class: type
+
+    def save(self, directory: str | Path) -> None:
+        """config.yaml + model.safetensors (shared/tied tensors stored once)."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        dump(self.config, directory / CONFIG_FILE)
+        save_model(self, str(directory / WEIGHTS_FILE))
+        logger.info("saved %s to %s", type(self).__name__, directory)
+
+    @classmethod
+    def load(cls, directory: str | Path):
+        """Rebuild from config.yaml and load model.safetensors; eval mode."""
+        directory = Path(directory)
+        model = cls(load_config(cls.config_class, directory / CONFIG_FILE))
+        return load_weights(model, directory)
+
+
+class GenerativeRecommender(Persistent):
+    """Mixin for nn.Module subclasses that define `encode`, `decode`, `config`, `vocab`.
+
+    `decode(inputs [N, T], memory [N, S, d], mask [N, S]) -> logits [N, T, V]` where
+    `inputs` starts with BOS. Batches carry `target` [B, L] (the next item's tokens) and
+    optionally `weight` [B] and `negative` [B].
+    """
+
+    def forward(self, batch: dict[str, Any], neg_weight: float = 0.1) -> torch.Tensor:
+        """Teacher-forced loss of the batch's target tokens."""
+        target = batch["target"]
+        state = self.encode(batch)
+        logits = self.decode(shift_right(target), state["memory"], state["mask"])
+        return seq2seq_loss(logits, target, batch.get("weight"), batch.get("negative"), neg_weight)
+
+    start_tokens = (BOS,)  # what beam search puts before the generated tokens
+
+    def step_fn(self, tokens: torch.Tensor, state: dict[str, torch.Tensor]):
+        """Beam-search step (steerrec.decoding contract): decoder inputs so far [N, t], BOS
+        first -> (log-probs of the next token [N, V], state).
+
+        The decoder re-runs over the short prefix each step (L is 4-5 tokens, so a KV
+        cache would save little); the encoder ran once, its output is in `state`.
+        """
+        logits = self.decode(tokens.long(), state["memory"], state["mask"])[:, -1]
+        return torch.log_softmax(logits.float(), dim=-1), state
+
+    @staticmethod
+    def reorder(state: dict[str, torch.Tensor], index: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Select (and repeat) rows of the state: beams that survive, or B -> B*beams expansion."""
+        return {k: v.index_select(0, index.to(v.device)) for k, v in state.items()}
+
+    @torch.no_grad()
+    def recommend(self, batch: dict[str, Any], trie: Any, beam_size: int, top_k: int):
+        """Trie-constrained beam search: item rows [B, top_k] and scores [B, top_k], best first
+        (item -1, score -inf where fewer than top_k items are reachable). Call eval() first.
+
+        `trie` is a steerrec.decoding.PrefixTrie built with this model's vocab offsets,
+        e.g. `PrefixTrie.from_codes(codes, model.vocab.offsets, model.vocab.size)`.
+        """
+        from steerrec.decoding import constrained_beam_search
+
+        state = self.encode(batch)
+        return constrained_beam_search(
+            self.step_fn, state["memory"].shape[0], trie, beam_size, top_k, start_tokens=self.start_tokens,
+            state=state, reorder=self.reorder, device=state["memory"].device,
+        )
+
+
+def load_weights(model, directory: Path):
+    path = directory / WEIGHTS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no weights file in the model folder")
+    load_model(model, str(path), strict=True)
+    return model.eval()
+
+
+def shift_right(target: torch.Tensor) -> torch.Tensor:
+    """[B, L] target tokens -> decoder inputs [B, L]: BOS then target[:, :-1]."""
+    start = torch.full_like(target[:, :1], BOS)
+    return torch.cat([start, target[:, :-1]], dim=1)
+

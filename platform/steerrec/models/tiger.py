@@ -1,0 +1,80 @@
+"""TIGER (Rajput et al. 2023): a T5 encoder-decoder over semantic-ID tokens.
+
+Input: the semantic-ID tokens of the user's most recent `max_history` items, L per item
+(`SemanticIdVocab.encode_history`); output: the next item's L tokens. Sizes follow the
+Mender paper's reproduction (App. A.2). The optional user embedding is left out: the
+paper found it brings no benefit (App. A.4, Fig. 7).
+
+Batch: `history` [B, max_history * L] (PAD=0 right padding), `target` [B, L], optional
+`weight` [B], `negative` [B].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from steerrec.models.seq2seq import GenerativeRecommender, check_codebook_sizes, check_t5_sizes
+from steerrec.models.vocab import BOS, PAD, SemanticIdVocab
+
+
+def _default_codebooks() -> list[int]:
+    return [256, 256, 256, 32]
+
+
+@dataclass
+class TigerConfig:
+    # 3 RQ-VAE levels and the collision code; must match the semantic IDs the model reads
+    codebook_sizes: list[int] = field(default_factory=_default_codebooks)
+    max_history: int = 20
+    num_layers: int = 6  # encoder layers
+    num_decoder_layers: int = 6
+    d_model: int = 128
+    d_ff: int = 1024
+    num_heads: int = 6
+    d_kv: int = 64
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        check_codebook_sizes("tiger", self.codebook_sizes)
+        check_t5_sizes("tiger", self)
+        if not isinstance(self.num_decoder_layers, int) or self.num_decoder_layers < 1:
+            raise ValueError(f"tiger.num_decoder_layers must be an int >= 1, got {self.num_decoder_layers!r}")
+        if not isinstance(self.max_history, int) or self.max_history < 1:
+            raise ValueError(f"tiger.max_history must be an int >= 1, got {self.max_history!r}")
+
+
+class Tiger(GenerativeRecommender, nn.Module):
+    """T5ForConditionalGeneration (random init) with semantic-ID tokens in and out."""
+
+    config_class = TigerConfig
+
+    def __init__(self, config: TigerConfig) -> None:
+        super().__init__()
+        from transformers import T5Config, T5ForConditionalGeneration
+
+        self.config = config
+        self.vocab = SemanticIdVocab(config.codebook_sizes)
+        t5_cfg = T5Config(
+            vocab_size=self.vocab.size, d_model=config.d_model, d_ff=config.d_ff, d_kv=config.d_kv,
+            num_heads=config.num_heads, num_layers=config.num_layers,
+            num_decoder_layers=config.num_decoder_layers, dropout_rate=config.dropout,
+            pad_token_id=PAD, eos_token_id=None, decoder_start_token_id=BOS, use_cache=False,
+        )
+        self.t5 = T5ForConditionalGeneration(t5_cfg)
+
+    def encode(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        history = batch["history"]
+        width = self.config.max_history * self.vocab.n_levels
+        if history.shape[1] > width:
+            raise ValueError(f"history has {history.shape[1]} tokens; tiger.max_history allows {width}")
+        mask = history != PAD
+        memory = self.t5.encoder(input_ids=history, attention_mask=mask.long()).last_hidden_state
+        return {"memory": memory, "mask": mask}
+
+    def decode(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        out = self.t5(encoder_outputs=(memory,), attention_mask=mask.long(), decoder_input_ids=inputs, use_cache=False)
+        return out.logits
