@@ -45,6 +45,19 @@ def load(cls: type[C], path: str | Path | None = None, overrides: Iterable[str] 
     return from_dict(cls, data, source)
 
 
+def build(cls: type[C], base: dict[str, Any], overrides: Iterable[str] = (), source: str = "<flags>") -> C:
+    """Build `cls` from a nested dict (e.g. a job's flags), then apply `key=value` overrides."""
+    import copy
+
+    data = copy.deepcopy(base)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r}: expected key=value")
+        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+    return from_dict(cls, data, source)
+
+
 def from_dict(cls: type[C], data: dict[str, Any], source: str = "<dict>", prefix: str = "") -> C:
     """Build a dataclass from a nested dict; an unknown key is an error."""
     if not isinstance(data, dict):

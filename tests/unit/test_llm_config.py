@@ -64,7 +64,7 @@ def test_presets():
     assert big.vllm.tensor_parallel_size == 4
     # two 4-GPU engines fill one 8-GPU node
     assert big.vllm.concurrency * big.vllm.tensor_parallel_size * big.vllm.pipeline_parallel_size == 8
-    assert big.vllm.accelerator_type == "A100-80G"
+    assert big.vllm.accelerator_type == "H100"
     small = preset("llama3-8b-instruct")
     assert small.vllm.tensor_parallel_size == 1 and small.model.endswith("Llama-3-8B-Instruct")
     assert preset("llama3-8b-instruct") is not small  # fresh objects: editing one leaves the next alone
@@ -86,7 +86,7 @@ def test_vllm_processor_config_fields():
     assert kw["tensor_parallel_size"] == 4 and kw["pipeline_parallel_size"] == 1
     assert kw["enable_prefix_caching"] is True and kw["max_model_len"] == 8192
     assert kw["enable_chunked_prefill"] is True
-    assert (pc.concurrency, pc.batch_size, pc.accelerator_type) == ((2, 2), 128, "A100-80G")
+    assert (pc.concurrency, pc.batch_size, pc.accelerator_type) == ((2, 2), 128, "H100")
     assert pc.log_engine_metrics is False
     cfg.vllm.engine_kwargs = {"tensor_parallel_size": 8}
     with pytest.raises(ValueError, match="tensor_parallel_size"):

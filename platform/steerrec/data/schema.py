@@ -95,6 +95,31 @@ PREFERENCE_FAILURES = pa.schema(
     ]
 )
 
+# Item properties condensed from reviews (jobs/summarize_items.py, Appendix C.1).
+ITEM_PROPERTIES = pa.schema(
+    [
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("properties", pa.list_(pa.string())),
+        pa.field("engine", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("variant", pa.string()),
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+    ]
+)
+
+ITEM_PROPERTY_FAILURES = pa.schema(
+    [
+        pa.field("item_id", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("generated_text", pa.string()),
+        pa.field("attempts", pa.int32()),
+        pa.field("engine", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("variant", pa.string()),
+    ]
+)
+
 # ---- run folder ---------------------------------------------------------------------
 SEMANTIC_IDS_FILE = "semantic_ids.parquet"
 SEMANTIC_IDS = pa.schema(

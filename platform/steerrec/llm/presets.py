@@ -19,7 +19,7 @@ def llama3_70b_instruct() -> EngineConfig:
         model="meta-llama/Meta-Llama-3-70B-Instruct",
         vllm=VLLMSection(
             tensor_parallel_size=4,
-            accelerator_type="A100-80G",
+            accelerator_type="H100",  # cluster.yaml: p5.48xlarge, 8 x H100 80 GB
             concurrency=2,
             batch_size=128,
             max_model_len=8192,

@@ -26,7 +26,9 @@ class Parsed:
         return self.values is not None
 
 
-def parse_statements(text: str | None, key: str = "preferences", max_items: int = MAX_STATEMENTS) -> Parsed:
+def parse_statements(
+    text: str | None, key: str = "preferences", max_items: int = MAX_STATEMENTS, min_words: int = MIN_WORDS
+) -> Parsed:
     """Parse a JSON reply and check its list under `key`."""
     if not text or not text.strip():
         return Parsed(None, "empty_reply")
@@ -49,8 +51,8 @@ def parse_statements(text: str | None, key: str = "preferences", max_items: int 
         value = " ".join(value.split())
         if not value:
             return Parsed(None, f"empty_statement: statement {i}")
-        if len(value.split()) < MIN_WORDS:
-            return Parsed(None, f"too_short: statement {i} has fewer than {MIN_WORDS} words")
+        if len(value.split()) < min_words:
+            return Parsed(None, f"too_short: statement {i} has fewer than {min_words} words")
         if len(value) > MAX_CHARS:
             return Parsed(None, f"too_long: statement {i} has {len(value)} > {MAX_CHARS} characters")
         if value.lower() in seen:
