@@ -1,0 +1,52 @@
+"""Build the preference-discerning benchmark (five axes) from a dataset folder and preferences.
+
+    ray job submit --working-dir . -- python jobs/build_benchmark.py \
+        --data /abs/data/world --preferences /abs/data/world/truth.parquet --out /abs/bench/world \
+        --embedder minilm --sentiment vader --seed 0
+
+Under `ray job submit` (RAY_ADDRESS is set) texts are embedded on Ray Data across the
+cluster; as plain `python jobs/build_benchmark.py ...` they are embedded in this process
+(`--embed-on ray|local` forces one). Paths are absolute or URIs. Trailing `key=value`
+pairs override BenchmarkConfig fields (e.g. embedder.max_seq_length=128 candidates=32).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from steerrec.benchmark.build import BenchmarkConfig, build_benchmark, summary_rows
+from steerrec.config import load
+from steerrec.logging_utils import setup_logging
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="dataset folder (jobs/prepare_data.py)")
+    parser.add_argument("--preferences", required=True, help="preferences folder or one Parquet file")
+    parser.add_argument("--out", required=True, help="benchmark folder: local path or URI")
+    parser.add_argument("--embedder", default="minilm", help="minilm, mpnet or a sentence-transformers name")
+    parser.add_argument("--sentiment", default="vader", help="vader, rating or hf:MODEL")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--embed-on", choices=("auto", "ray", "local"), default="auto")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of BenchmarkConfig")
+    args = parser.parse_args()
+    setup_logging()
+    use_ray = args.embed_on == "ray" or (args.embed_on == "auto" and bool(os.environ.get("RAY_ADDRESS")))
+    if use_ray:
+        import ray
+
+        ray.init()
+    flags = {"data": args.data, "preferences": args.preferences, "out": args.out, "seed": args.seed,
+             "embedder.model": args.embedder, "classifier.name": args.sentiment, "use_ray": use_ray}
+    # JSON values are YAML scalars that keep their type (a path stays a string)
+    cfg = load(BenchmarkConfig, None, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    manifest = build_benchmark(cfg)
+    print(f"\n{cfg.out}")
+    for name, value in summary_rows(manifest):
+        print(f"  {name:<40} {value:>24}")
+
+
+if __name__ == "__main__":
+    main()
