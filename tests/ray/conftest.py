@@ -34,6 +34,7 @@ def ray_session():
         yield ray
         return
     ray.init(
+        address="local",  # always a fresh local cluster, never one another process started
         num_cpus=2,
         include_dashboard=False,
         configure_logging=False,

@@ -1,0 +1,168 @@
+"""Loopback load on the Serve app: QPS and latency with batching on and off, and Serve's overhead.
+
+    .venv/bin/python benchmarks/serve_load.py --seconds 10 --clients 1,4,16
+    .venv/bin/python benchmarks/serve_load.py --run runs/mender_tok     # a real run folder
+
+N clients (asyncio + aiohttp, one process on the same machine) each send one POST /v1/recommend at a time for
+T seconds, per setting. Batching on: `@serve.batch` groups up to --max-batch-size requests
+(waiting --wait-ms for company); off: batches of one, no wait. The direct row times
+`Recommender.recommend` on one request in this process, single-threaded like a replica
+with num_cpus=1; Serve's added p50 = the 1-client, batching-off p50 minus that.
+Without --run it builds a random-weight Mender-Tok run folder (tests/_serving_run.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+PREFERENCES = ["avoid bulky headsets", "prefer cheap things", "like wireless", "no leather", "want light gear"]
+
+
+def _requests(item_ids: list[str], n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    return [{"history": rng.sample(item_ids, rng.randint(3, 10)),
+             "preferences": rng.sample(PREFERENCES, rng.randint(0, 2)), "k": 10} for _ in range(n)]
+
+
+def _stats(latencies: list[float]) -> tuple[float, float, float]:
+    p = np.percentile(np.asarray(latencies) * 1000, [50, 95, 99]) if latencies else [float("nan")] * 3
+    return float(p[0]), float(p[1]), float(p[2])
+
+
+def direct_latencies(run_dir: Path, bodies: list[dict], seconds: float, beam_size: int) -> list[float]:
+    import torch
+    from steerrec.serving import Recommender, RecommendRequest
+
+    torch.set_num_threads(1)
+    rec = Recommender.from_run(run_dir, beam_size=beam_size)
+    requests = [RecommendRequest(**b) for b in bodies]
+    rec.recommend(requests[:1])  # warm-up
+    out, end, i = [], time.perf_counter() + seconds, 0
+    while time.perf_counter() < end:
+        start = time.perf_counter()
+        rec.recommend([requests[i % len(requests)]])
+        out.append(time.perf_counter() - start)
+        i += 1
+    return out
+
+
+async def _load(url: str, bodies: list[dict], clients: int, seconds: float) -> tuple[list[float], int, float]:
+    import aiohttp
+
+    latencies, errors = [], 0
+    end = time.perf_counter() + seconds
+
+    async def client(session, offset: int) -> None:
+        nonlocal errors
+        i = offset
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            request = session.post(url, json=bodies[i % len(bodies)]) if bodies else session.get(url)
+            async with request as resp:
+                await resp.read()
+                if resp.status == 200:
+                    latencies.append(time.perf_counter() - start)
+                else:
+                    errors += 1
+            i += clients
+
+    began = time.perf_counter()
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=60)) as session:
+        await asyncio.gather(*(client(session, c) for c in range(clients)))
+    return latencies, errors, time.perf_counter() - began
+
+
+def serve_rows(run_dir: Path, bodies: list[dict], args) -> list[tuple]:
+    import ray
+    from ray import serve
+
+    sys.path.insert(0, str(REPO))
+    from serve.app import SteerrecApp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    # address="local": a fresh cluster of its own, even when another one runs on the machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    rows = []
+    try:
+        for batching, size, wait in (("on", args.max_batch_size, args.wait_ms / 1000), ("off", 1, 0.0)):
+            app = SteerrecApp.options(ray_actor_options={"num_cpus": 1})
+            serve.run(app.bind(run_dir=str(run_dir), beam_size=args.beam_size, max_batch_size=size,
+                               batch_wait_timeout_s=wait), name="bench")
+            url = f"http://127.0.0.1:{port}/v1/recommend"
+            asyncio.run(_load(url, bodies, 1, 1.0))  # warm-up
+            for clients in args.clients:
+                lat, errors, wall = asyncio.run(_load(url, bodies, clients, args.seconds))
+                rows.append((f"serve, batching {batching}", clients, len(lat) / wall, *_stats(lat), errors))
+            if batching == "on":  # Serve's fixed cost per request: a route that runs no model
+                for clients in (1, max(args.clients)):
+                    lat, errors, wall = asyncio.run(_load(url.replace("/v1/recommend", "/healthz"), [], clients, 2.0))
+                    rows.append(("serve, GET /healthz", clients, len(lat) / wall, *_stats(lat), errors))
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", type=Path, help="run folder; default: a random Mender-Tok built here")
+    parser.add_argument("--seconds", type=float, default=10.0, help="duration of each setting")
+    parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 16])
+    parser.add_argument("--max-batch-size", type=int, default=16)
+    parser.add_argument("--wait-ms", type=float, default=2.0)
+    parser.add_argument("--beam-size", type=int, default=20)
+    parser.add_argument("--items", type=int, default=500, help="catalog size of the built run folder")
+    args = parser.parse_args()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = args.run
+        if run_dir is None:
+            sys.path.insert(0, str(REPO / "tests"))
+            from _serving_run import build_run
+
+            run_dir = build_run(Path(tmp) / "run", n_items=args.items, n_users=50, codebook_sizes=(16, 16, 8),
+                                hidden=64, d_model=64)
+        import pyarrow.parquet as pq
+
+        item_ids = pq.read_table(Path(run_dir) / "semantic_ids.parquet", columns=["item_id"]).column(0).to_pylist()
+        bodies = _requests(item_ids, 256)
+        direct = direct_latencies(Path(run_dir), bodies, args.seconds, args.beam_size)
+        rows = [("direct call, 1 thread", 1, len(direct) / sum(direct), *_stats(direct), 0)]
+        rows += serve_rows(Path(run_dir), bodies, args)
+    _print(rows, args)
+
+
+def _print(rows: list[tuple], args) -> None:
+    print(f"{'setting':24} {'clients':>7} {'QPS':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}")
+    for name, clients, qps, p50, p95, p99, errors in rows:
+        print(f"{name:24} {clients:7d} {qps:8.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f} {errors:6d}")
+    qps = {(r[0], r[1]): r[2] for r in rows}
+    top = max(args.clients)
+    on, off = qps.get(("serve, batching on", top)), qps.get(("serve, batching off", top))
+    if on and off:
+        print(f"batching speed-up at {top} clients: {on / off:.2f}x (goal >= 3x)")
+    direct_p50 = rows[0][3]
+    for name in ("serve, batching off", "serve, batching on"):
+        p50 = next((r[3] for r in rows if r[0] == name and r[1] == 1), None)
+        if p50 is not None:
+            print(f"Serve's added p50 at 1 client, {name.split(', ')[1]}: {p50 - direct_p50:.1f} ms (goal <= 5 ms)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The recommender service logic as a plain class; serve/app.py wraps it in Ray Serve.
+
+    from steerrec.serving import Recommender, RecommendRequest
+    rec = Recommender.from_run("runs/mender_tok")
+    rec.recommend([RecommendRequest(user_id="u1", preferences=["Avoid bulky headsets"], k=10)])
+
+Importing this package imports no torch and no Ray; loading a run folder imports torch.
+"""
+
+from steerrec.serving.schemas import (
+    Item,
+    ItemsResponse,
+    RecommendRequest,
+    RecommendResponse,
+    ScoredItem,
+    UserHistory,
+)
+from steerrec.serving.service import Query, Recommender, RequestError, RunFolder, UnknownUserError, load_run
+
+__all__ = [
+    "Item",
+    "ItemsResponse",
+    "Query",
+    "RecommendRequest",
+    "RecommendResponse",
+    "Recommender",
+    "RequestError",
+    "RunFolder",
+    "ScoredItem",
+    "UnknownUserError",
+    "UserHistory",
+    "load_run",
+]

@@ -1,0 +1,285 @@
+"""The recommender service as a plain class: a run folder in, steered top-k lists out.
+
+    rec = Recommender.from_run("runs/mender_tok")
+    [resp] = rec.recommend([RecommendRequest(history=["B01", "B07"], preferences=["Avoid bulky headsets"])])
+
+Requests given together share one trie-constrained beam search. `exclude_history` is
+exact: at the last semantic-ID level each example's history items get log-prob -inf, so
+they never take a beam, and a request's result does not depend on what it was batched
+with (the beam width is the service's, not the batch's; a request's k may not exceed it).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from steerrec.data.schema import (
+    INTERACTIONS,
+    INTERACTIONS_FILE,
+    ITEMS,
+    ITEMS_FILE,
+    SEMANTIC_IDS,
+    SEMANTIC_IDS_FILE,
+    validate,
+)
+from steerrec.serving.schemas import MAX_HISTORY, Item, RecommendRequest, RecommendResponse, ScoredItem, UserHistory
+
+logger = logging.getLogger(__name__)
+
+RUN_FILE, JOB_FILE = "run.json", "job.yaml"  # as steerrec.train.run_folder writes them
+BEAM_SIZE = 20  # beams per request; the most items one request can get
+SERVABLE = ("mender_tok", "tiger")  # mender_emb needs an embedder at request time; sasrec has no preferences
+
+
+class RequestError(ValueError):
+    """A request that names something the service does not know; `loc` is the field's path."""
+
+    def __init__(self, loc: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
+
+
+class UnknownUserError(KeyError):
+    def __init__(self, user_id: str) -> None:
+        super().__init__(user_id)
+        self.user_id = user_id
+
+
+@dataclass
+class RunFolder:
+    """What serving needs from a run folder, read by `load_run`."""
+
+    model_name: str
+    model: Any  # a GenerativeRecommender in eval mode
+    item_ids: list[str]  # row i has semantic ID codes[i]
+    codes: np.ndarray  # [n_items, L]
+    titles: dict[str, str]  # every catalog item
+    histories: dict[str, list[str]] | None  # user -> item ids, oldest first; None without interactions
+
+
+def load_run(directory: str | Path) -> RunFolder:
+    """Read a run folder written by steerrec.train (train/run_folder.py documents it):
+    run.json (`model`: the registry name), config.yaml + model.safetensors (+ encoder/ for
+    Mender-Tok; the model class's own `load`), semantic_ids.parquet, items.parquet, and
+    interactions.parquet from the run folder or from job.yaml's `data` folder (optional)."""
+    import json
+
+    from steerrec.models import model_class
+
+    directory = Path(directory)
+    run_path = directory / RUN_FILE
+    info = json.loads(run_path.read_text()) if run_path.is_file() else None
+    if not isinstance(info, dict) or not isinstance(info.get("model"), str):
+        raise ValueError(f"{run_path}: expected a JSON object with 'model' (the registry name of the model)")
+    name = info["model"]
+    if name not in SERVABLE:
+        raise ValueError(f"{run_path}: model {name!r} cannot be served; servable: {list(SERVABLE)}")
+    model = model_class(name).load(directory)
+    model.eval()
+    ids = validate(pq.read_table(directory / SEMANTIC_IDS_FILE), SEMANTIC_IDS, str(directory / SEMANTIC_IDS_FILE))
+    item_ids = ids.column("item_id").to_pylist()
+    codes = np.asarray(ids.column("codes").to_pylist(), dtype=np.int64)
+    data = _data_folder(directory)
+    titles = _read_titles(_first_file(ITEMS_FILE, directory, data, required=True))
+    missing = [i for i in item_ids if i not in titles]
+    if missing:
+        raise ValueError(f"{directory / SEMANTIC_IDS_FILE}: {len(missing)} item(s) not in the catalog, e.g. {missing[0]!r}")
+    inter = _first_file(INTERACTIONS_FILE, directory, data, required=False)
+    histories = _read_histories(inter) if inter else None
+    logger.info("loaded %s run %s: %d items, %s users", name, directory, len(item_ids),
+                len(histories) if histories is not None else "no")
+    return RunFolder(name, model, item_ids, codes, titles, histories)
+
+
+def _data_folder(directory: Path) -> Path | None:
+    """The dataset folder the run was trained on (job.yaml's `data`), when it is local."""
+    job = directory / JOB_FILE
+    if not job.is_file():
+        return None
+    data = (yaml.safe_load(job.read_text()) or {}).get("data")
+    return Path(data) if isinstance(data, str) and data and "://" not in data else None
+
+
+def _first_file(name: str, directory: Path, data: Path | None, required: bool) -> Path | None:
+    for folder in (directory, data):
+        if folder is not None and (folder / name).is_file():
+            return folder / name
+    if required:
+        raise FileNotFoundError(f"{name}: neither in the run folder {directory} nor in its data folder {data}")
+    return None
+
+
+def _read_titles(path: Path) -> dict[str, str]:
+    schema = pa.schema([ITEMS.field("item_id"), ITEMS.field("title")])
+    table = validate(pq.read_table(path, columns=schema.names), schema, str(path))
+    return {i: t or "" for i, t in zip(table.column("item_id").to_pylist(), table.column("title").to_pylist())}
+
+
+def _read_histories(path: Path) -> dict[str, list[str]]:
+    schema = pa.schema([INTERACTIONS.field(n) for n in ("user_id", "item_id", "timestamp")])
+    table = validate(pq.read_table(path, columns=schema.names), schema, str(path))
+    table = table.sort_by([("user_id", "ascending"), ("timestamp", "ascending")])
+    histories: dict[str, list[str]] = {}
+    for user, item in zip(table.column("user_id").to_pylist(), table.column("item_id").to_pylist()):
+        histories.setdefault(user, []).append(item)
+    return histories
+
+
+@dataclass(frozen=True)
+class Query:
+    """A checked request: known history item ids (oldest first) and item rows to leave out."""
+
+    history: tuple[str, ...]
+    preferences: tuple[str, ...]
+    k: int
+    exclude: frozenset[int]
+
+
+class Recommender:
+    """A loaded run folder answering recommend / search / user-history calls."""
+
+    def __init__(self, run: RunFolder, beam_size: int = BEAM_SIZE) -> None:
+        if not isinstance(beam_size, int) or beam_size < 1:
+            raise ValueError(f"beam_size must be an int >= 1, got {beam_size!r}")
+        from steerrec.decoding import PrefixTrie
+
+        self.run = run
+        self.beam_size = beam_size
+        vocab = run.model.vocab
+        self.item_tokens = vocab.encode_items(run.codes)  # [n_items, L]
+        self.trie = PrefixTrie.from_codes(run.codes, vocab.offsets, vocab.size)
+        self.row = {item: i for i, item in enumerate(run.item_ids)}
+        self._catalog = list(run.titles)
+        self._lower = [f"{run.titles[i]}\n{i}".lower() for i in self._catalog]
+
+    @classmethod
+    def from_run(cls, directory: str | Path, beam_size: int = BEAM_SIZE, device: str = "cpu") -> Recommender:
+        run = load_run(directory)
+        run.model.to(device)
+        return cls(run, beam_size)
+
+    @property
+    def model_name(self) -> str:
+        return self.run.model_name
+
+    @property
+    def n_items(self) -> int:
+        return len(self.run.item_ids)
+
+    def resolve(self, request: RecommendRequest) -> Query:
+        """Check a request against the catalog and users; RequestError / UnknownUserError name the culprit."""
+        if request.k > self.beam_size:
+            raise RequestError(("k",), f"k={request.k} exceeds this service's beam size {self.beam_size}")
+        if request.user_id is not None:
+            seen = [item.item_id for item in self.user_history(request.user_id).history]
+            ids = seen[-MAX_HISTORY:]
+        else:
+            ids = list(request.history or [])
+            for pos, item in enumerate(ids):
+                if item not in self.run.titles:
+                    raise RequestError(("history", pos), f"unknown item id {item!r} in history[{pos}]")
+            seen = ids
+        exclude = frozenset(self.row[i] for i in seen if i in self.row) if request.exclude_history else frozenset()
+        return Query(tuple(ids), tuple(request.preferences), request.k, exclude)
+
+    def recommend(self, requests: Sequence[RecommendRequest]) -> list[RecommendResponse]:
+        """One response per request, all from one batched beam search."""
+        return self.recommend_queries([self.resolve(r) for r in requests])
+
+    def recommend_queries(self, queries: Sequence[Query]) -> list[RecommendResponse]:
+        if not queries:
+            return []
+        start = time.perf_counter()
+        rows, scores = self._search(queries)
+        latency = (time.perf_counter() - start) * 1000
+        out = []
+        for query, item_rows, item_scores in zip(queries, rows.tolist(), scores.tolist()):
+            kept = [(r, s) for r, s in zip(item_rows, item_scores) if r >= 0 and s != float("-inf")][: query.k]
+            items = [ScoredItem(item_id=self.run.item_ids[r], title=self.run.titles[self.run.item_ids[r]], score=s)
+                     for r, s in kept]
+            out.append(RecommendResponse(items=items, model=self.model_name, latency_ms=latency))
+        return out
+
+    def _search(self, queries: Sequence[Query]):
+        import torch
+
+        from steerrec.decoding import constrained_beam_search
+
+        model = self.run.model
+        step = _excluding_step(model.step_fn, self.item_tokens, [q.exclude for q in queries], len(model.start_tokens))
+        with torch.inference_mode():
+            state = model.encode(self._model_batch(queries))
+            memory = state["memory"]
+            return constrained_beam_search(
+                step, memory.shape[0], self.trie, self.beam_size, self.beam_size,
+                start_tokens=model.start_tokens, state=state, reorder=model.reorder, device=memory.device,
+            )
+
+    def _model_batch(self, queries: Sequence[Query]) -> dict[str, Any]:
+        import torch
+
+        cfg = self.run.model.config
+        if self.model_name == "mender_tok":
+            from steerrec.models.mender import format_text
+
+            titles = self.run.titles
+            return {"text": [format_text(q.preferences, [titles[i] for i in q.history], cfg.max_history) for q in queries]}
+        # tiger reads the semantic IDs of the history and ignores preferences
+        rows = [[self.row[i] for i in q.history if i in self.row] for q in queries]
+        history = self.run.model.vocab.encode_history(rows, self.item_tokens, cfg.max_history)
+        return {"history": torch.from_numpy(history).to(next(self.run.model.parameters()).device)}
+
+    def search_items(self, query: str, limit: int = 10) -> list[Item]:
+        """Catalog items whose title or id contains `query` (case-insensitive); title prefixes first."""
+        q = query.strip().lower()
+        hits = [(not text.startswith(q), pos) for pos, text in enumerate(self._lower) if q in text]
+        hits.sort()
+        titles = self.run.titles
+        return [Item(item_id=self._catalog[pos], title=titles[self._catalog[pos]]) for _, pos in hits[:limit]]
+
+    def user_history(self, user_id: str) -> UserHistory:
+        histories = self.run.histories or {}
+        if user_id not in histories:
+            raise UnknownUserError(user_id)
+        titles = self.run.titles
+        return UserHistory(user_id=user_id, history=[Item(item_id=i, title=titles.get(i, "")) for i in histories[user_id]])
+
+    def users(self, prefix: str = "", limit: int = 20) -> list[str]:
+        """Known user ids starting with `prefix`, sorted."""
+        return sorted(u for u in (self.run.histories or {}) if u.startswith(prefix))[:limit]
+
+
+def _excluding_step(step_fn: Callable, item_tokens: np.ndarray, exclude: list[frozenset[int]], n_start: int):
+    """Wrap a beam-search step so that, at the last level, each example's excluded items get -inf."""
+    depth = item_tokens.shape[1]
+    banned: dict[tuple[int, tuple[int, ...]], list[int]] = {}
+    for example, rows in enumerate(exclude):
+        for row in rows:
+            tokens = item_tokens[row].tolist()
+            banned.setdefault((example, tuple(tokens[:-1])), []).append(tokens[-1])
+
+    def step(tokens, state):
+        logp, state = step_fn(tokens, state)
+        if banned and tokens.shape[1] - n_start == depth - 1:
+            per_example = tokens.shape[0] // len(exclude)  # rows are example-major
+            hit_rows, hit_cols = [], []
+            for r, prefix in enumerate(tokens[:, n_start:].tolist()):
+                for token in banned.get((r // per_example, tuple(prefix)), ()):
+                    hit_rows.append(r)
+                    hit_cols.append(token)
+            if hit_rows:
+                logp[hit_rows, hit_cols] = float("-inf")
+        return logp, state
+
+    return step

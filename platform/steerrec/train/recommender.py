@@ -1,0 +1,202 @@
+"""Train TIGER, Mender-Tok, Mender-Emb or SASRec on a benchmark folder, on Ray Train or locally.
+
+    summary = train_recommender(RecommenderJobConfig(model="tiger", data="data/world",
+        benchmark="bench/world", semantic_ids="runs/ids/semantic_ids.parquet", out="runs/tiger-s0"))
+
+The driver reads the catalog and the mixture's examples, encodes them for the model
+(embedding preferences and items once for Mender-Emb) and puts them in the object
+store; each worker runs steerrec.train.loop on its shard. The run folder then gets the
+best epoch's model (see steerrec.train.run_folder for the files).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from steerrec.benchmark.axes import RECOMMENDATION
+from steerrec.benchmark.embed import EmbedderConfig
+from steerrec.data import io, schema
+from steerrec.train import batches as B
+from steerrec.train.loop import LoopConfig, RayScaling, fit_local, fit_ray, make_train_fn
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAMES = ("tiger", "mender_tok", "mender_emb", "sasrec")
+
+
+@dataclass
+class RecommenderJobConfig:
+    model: str = "tiger"  # registry name: tiger, mender_tok, mender_emb, sasrec
+    model_config: dict[str, Any] = field(default_factory=dict)  # the model config's fields to set
+    data: str = ""  # dataset folder (items.parquet, manifest.json)
+    benchmark: str = ""  # benchmark folder (axes/<axis>/<split>.parquet)
+    semantic_ids: str = ""  # semantic_ids.parquet from jobs/train_semantic_ids.py ("" only for sasrec)
+    out: str = ""  # the run folder
+    mixture: str = "recommendation"  # training data mixture (steerrec.train.batches.MIXTURES)
+    neg_weight: float = 0.1  # unlikelihood weight of negative sentiment examples
+    beam_size: int = 20  # validation / evaluation beam width (>= 10)
+    max_valid: int = 512  # validation examples per epoch; 0 = all
+    use_ray: bool = True  # False: the same loop in this process (fit_local)
+    embedder: EmbedderConfig = field(default_factory=EmbedderConfig)  # Mender-Emb's text embedder
+    loop: LoopConfig = field(default_factory=LoopConfig)
+    scaling: RayScaling = field(default_factory=RayScaling)
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_NAMES:
+            raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
+        if not (self.data and self.benchmark and self.out):
+            raise ValueError(f"data, benchmark and out are required, got {self.data!r}, {self.benchmark!r}, {self.out!r}")
+        if not self.semantic_ids and self.model != "sasrec":
+            raise ValueError(f"semantic_ids is required for model {self.model!r}")
+        if self.mixture not in B.MIXTURES:
+            raise ValueError(f"mixture must be one of {sorted(B.MIXTURES)}, got {self.mixture!r}")
+        if self.model in B.PREFERENCE_FREE and self.mixture != "recommendation":
+            raise ValueError(f"model {self.model!r} reads no preferences: mixture must be 'recommendation'")
+        if self.beam_size < 10 or self.max_valid < 0 or self.neg_weight < 0:
+            raise ValueError("beam_size must be >= 10, max_valid and neg_weight >= 0")
+
+
+@dataclass
+class Prepared:
+    """What every worker needs: the resolved model config and encoded examples."""
+
+    model: str
+    model_cfg: Any
+    catalog: B.Catalog
+    train: dict[str, Any]
+    valid: dict[str, Any]
+    item_emb: np.ndarray | None = None
+
+
+def read_catalog(cfg: RecommenderJobConfig) -> B.Catalog:
+    items = io.read_table(f"{cfg.data}/{schema.ITEMS_FILE}", columns=["item_id", "title"])
+    if cfg.semantic_ids:
+        return B.Catalog.from_tables(io.read_table(cfg.semantic_ids), items, cfg.semantic_ids)
+    return B.Catalog(items.column("item_id").to_pylist(), items.column("title").to_pylist(),
+                     np.zeros((items.num_rows, 0), dtype=np.int64))
+
+
+def model_config(cfg: RecommenderJobConfig, catalog: B.Catalog, embed_dim: int | None) -> Any:
+    """The model's config from cfg.model_config, sizes the data fixes filled in and checked."""
+    from steerrec.config import from_dict
+    from steerrec.models import config_class
+
+    values = dict(cfg.model_config)
+    if cfg.model == "sasrec":
+        values.setdefault("n_items", len(catalog.item_ids))
+    else:
+        sizes = [int(s) for s in catalog.codes.max(0) + 1]
+        given = values.setdefault("codebook_sizes", sizes)
+        if len(given) != len(sizes) or any(g < s for g, s in zip(given, sizes)):
+            raise ValueError(f"model_config.codebook_sizes {given} does not hold the semantic IDs' codes "
+                             f"(needs {len(sizes)} levels of at least {sizes}) in {cfg.semantic_ids}")
+    if cfg.model == "mender_emb":
+        values.setdefault("embed_dim", embed_dim)
+    return from_dict(config_class(cfg.model), values, "model_config", "model_config")
+
+
+def embedder(cfg: EmbedderConfig) -> Callable[[list[str]], np.ndarray]:
+    from steerrec.benchmark.embed import embed_texts
+
+    return lambda texts: embed_texts(texts, cfg)
+
+
+def item_embeddings(catalog: B.Catalog, data: str, embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """Embeddings of the items' rendered text (steerrec.data.text), in catalog order."""
+    from steerrec.data.text import render_items
+
+    items = io.read_table(f"{data}/{schema.ITEMS_FILE}")
+    text_of = dict(zip(items.column("item_id").to_pylist(), render_items(items)))
+    return np.asarray(embed([text_of[i] or i for i in catalog.item_ids]), dtype=np.float32)
+
+
+def prepare(cfg: RecommenderJobConfig, embed: Callable[[list[str]], np.ndarray] | None = None) -> Prepared:
+    """Catalog, examples of the mixture (train) and of the recommendation axis (valid), encoded."""
+    catalog = read_catalog(cfg)
+    train = B.training_examples(cfg.benchmark, cfg.mixture, catalog, "train")
+    valid_table = B.read_axis(cfg.benchmark, RECOMMENDATION, "valid")
+    valid = B.axis_examples(valid_table, RECOMMENDATION, catalog, f"{cfg.benchmark} valid")
+    if cfg.max_valid and len(valid) > cfg.max_valid:
+        valid = valid.take(np.random.default_rng(cfg.loop.seed).choice(len(valid), cfg.max_valid, replace=False))
+    item_emb = texts = None
+    if cfg.model == "mender_emb":
+        embed = embed or embedder(cfg.embedder)
+        item_emb = item_embeddings(catalog, cfg.data, embed)
+        texts = B.TextTable.build([train, valid], embed)
+    model_cfg = model_config(cfg, catalog, None if item_emb is None else item_emb.shape[1])
+    encode = lambda ex: B.encode(cfg.model, model_cfg, ex, catalog, item_emb, texts)  # noqa: E731
+    logger.info("%s: %d train and %d valid examples, %d items", cfg.model, len(train), len(valid), len(catalog.item_ids))
+    return Prepared(cfg.model, model_cfg, catalog, encode(train), encode(valid), item_emb)
+
+
+class RecommenderTask:
+    """steerrec.train.loop.Task for one recommender: batches, loss, validation NDCG/Recall."""
+
+    def __init__(self, prepared: Prepared, cfg: RecommenderJobConfig) -> None:
+        self.p, self.cfg = prepared, cfg
+        self.trie = None
+
+    def build_model(self) -> Any:
+        from steerrec.evaluation.ranking import build_trie
+        from steerrec.models import build_model
+
+        model = build_model(self.p.model, self.p.model_cfg)
+        self.trie = build_trie(model, self.p.catalog.codes)
+        return model
+
+    def train_batches(self, epoch: int, rank: int, world_size: int):
+        seed = self.cfg.loop.seed * 100_003 + epoch
+        return B.iter_batches(self.p.train, self.cfg.loop.batch_size, True, seed, rank, world_size)
+
+    def loss(self, model: Any, batch: dict[str, Any]) -> Any:
+        from steerrec.evaluation.ranking import to_device
+
+        batch = to_device(batch, next(model.parameters()).device)
+        return model(batch) if self.p.model == "sasrec" else model(batch, self.cfg.neg_weight)
+
+    def validate(self, model: Any, rank: int, world_size: int) -> dict[str, float]:
+        from steerrec.evaluation.ranking import hit_sums, rank_encoded
+
+        ranked, index = rank_encoded(model, self.p.valid, self.trie, self.cfg.beam_size, 10,
+                                     self.cfg.loop.batch_size, rank, world_size)
+        return hit_sums(ranked, self.p.valid["item"][index])
+
+
+def _build_task(config: dict[str, Any]) -> RecommenderTask:
+    import ray
+
+    from steerrec.config import from_dict
+
+    prepared = config["prepared"]
+    prepared = ray.get(prepared) if isinstance(prepared, ray.ObjectRef) else prepared
+    return RecommenderTask(prepared, from_dict(RecommenderJobConfig, config["job"], "job"))
+
+
+def train_recommender(cfg: RecommenderJobConfig, report: Callable[[dict], None] | None = None,
+                      embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
+    """Train, then write the run folder `cfg.out`; returns the training summary.
+
+    `report` gets each epoch's metrics in the local path (under Ray they are in the
+    Result and metrics.json); `embed` replaces cfg.embedder's model (texts -> [n, d]).
+    """
+    from steerrec.config import to_dict
+    from steerrec.train.run_folder import write_run_folder
+
+    prepared = prepare(cfg, embed)
+    out = Path(cfg.out).absolute()
+    if cfg.use_ray:
+        import ray
+
+        config = {"job": to_dict(cfg), "loop": dataclasses.asdict(cfg.loop), "prepared": ray.put(prepared)}
+        result = fit_ray(make_train_fn(_build_task), config, cfg.scaling, str(out / "ray"), out.name)
+        summary, checkpoint = result.return_value, Path(result.checkpoint.to_directory())
+    else:
+        summary, checkpoint = fit_local(RecommenderTask(prepared, cfg), cfg.loop, out / "checkpoints", report)
+    write_run_folder(cfg, prepared, checkpoint, summary)
+    return summary

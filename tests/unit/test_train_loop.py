@@ -1,0 +1,76 @@
+"""The shared epoch loop without Ray: checkpoints, resumption, early stopping, optimizer state."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from steerrec.train.loop import (
+    LocalSession, LoopConfig, fit_local, load_optimizer, run_loop, save_optimizer,
+)
+
+
+class ToyTask:
+    """Regress y = 2x with a 1->1 linear model; `scores` is what validation reports per epoch."""
+
+    def __init__(self, scores: list[float] | None = None) -> None:
+        self.scores = scores
+        self.calls = 0
+        g = torch.Generator().manual_seed(0)
+        self.x = torch.randn(32, 1, generator=g)
+
+    def build_model(self):
+        return torch.nn.Linear(1, 1)
+
+    def train_batches(self, epoch, rank, world_size):
+        return [{"x": self.x[i:i + 8]} for i in range(0, 32, 8)]
+
+    def loss(self, model, batch):
+        return ((model(batch["x"]) - 2 * batch["x"]) ** 2).mean()
+
+    def validate(self, model, rank, world_size):
+        self.calls += 1
+        if self.scores is not None:
+            return {"ndcg@10": self.scores[self.calls - 1], "count": 1.0}
+        return {"ndcg@10": -float(self.loss(model, {"x": self.x})) * 32, "count": 32.0}
+
+
+def test_early_stopping_keeps_the_best_epoch(tmp_path):
+    cfg = LoopConfig(epochs=10, patience=2, progress=False)
+    summary, latest = fit_local(ToyTask([0.1, 0.3, 0.2, 0.25, 0.9]), cfg, tmp_path)
+    assert summary["epoch"] == 4 and summary["best_epoch"] == 2 and summary["best"] == 0.3
+    assert latest.name == "checkpoint_0004"
+    assert json.loads((latest / "state.json").read_text())["bad_epochs"] == 2
+
+
+def test_resume_continues_after_the_checkpoint_with_its_history(tmp_path):
+    rows: list[dict] = []
+    first, latest = fit_local(ToyTask(), LoopConfig(epochs=2, progress=False, lr=0.05), tmp_path / "a", rows.append)
+    assert [r["epoch"] for r in rows] == [1, 2]
+    session = LocalSession(tmp_path / "b", resume_from=latest)
+    second = run_loop(ToyTask(), LoopConfig(epochs=4, progress=False, lr=0.05), session)
+    assert second["start_epoch"] == 3 and [r["epoch"] for r in second["history"]] == [1, 2, 3, 4]
+    assert second["history"][-1]["train_loss"] < first["history"][0]["train_loss"]
+
+
+def test_optimizer_state_round_trips_through_safetensors(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters(), lr=0.01)
+    model(torch.ones(4, 3)).sum().backward()
+    opt.step()
+    save_optimizer(opt, tmp_path)
+    fresh = torch.optim.AdamW(model.parameters(), lr=0.5)
+    load_optimizer(fresh, tmp_path)
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert b["param_groups"][0]["lr"] == 0.01
+    for pid in a["state"]:
+        for name, value in a["state"][pid].items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(b["state"][pid][name]))
+
+
+def test_config_checks_name_the_field():
+    with pytest.raises(ValueError, match="loop.epochs"):
+        LoopConfig(epochs=0)
+    with pytest.raises(ValueError, match="fail_marker"):
+        LoopConfig(fail_at_epoch=2)
