@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -44,14 +45,17 @@ def ray_head(tmp_path_factory):
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "RAY_USAGE_STATS_ENABLED": "0",
            "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     env.pop("RAY_ADDRESS", None)
-    start = [str(BIN / "ray"), "start", "--head", f"--port={gcs}", f"--dashboard-port={dash}",
+    # --block keeps `ray start` in the foreground: stopping it stops this head and only this
+    # head (a `ray stop` would kill every Ray process on the machine)
+    start = [str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", f"--dashboard-port={dash}",
              f"--ray-client-server-port={client}", "--num-cpus=2", "--dashboard-host=127.0.0.1",
              "--disable-usage-stats"]
-    subprocess.run(start, env=env, check=True, capture_output=True, timeout=180)
+    head = subprocess.Popen(start, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
     address = f"http://127.0.0.1:{dash}"
     job_env = {**env, "RAY_API_SERVER_ADDRESS": address, "RAY_ADDRESS": f"127.0.0.1:{gcs}"}
     try:
-        deadline = time.time() + 60
+        deadline = time.time() + 180
         while time.time() < deadline:
             ok = subprocess.run([str(BIN / "ray"), "job", "list"], env=job_env, capture_output=True, timeout=60)
             if ok.returncode == 0:
@@ -59,7 +63,11 @@ def ray_head(tmp_path_factory):
             time.sleep(2)
         yield address, job_env
     finally:
-        subprocess.run([str(BIN / "ray"), "stop", "--force"], env=env, capture_output=True, timeout=120)
+        os.killpg(head.pid, signal.SIGTERM)  # `ray start --block` takes its processes down with it
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
 
 
 def submit(address: str, env: dict, args: list[str], timeout: int = 900) -> subprocess.CompletedProcess:

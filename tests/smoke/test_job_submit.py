@@ -24,3 +24,24 @@ def test_prepare_data_job_submitted(ray_head, tmp_path):
     seq = pq.read_table(out / "sequences.parquet").to_pandas()
     assert set(seq.split) == {"train", "valid", "test"}
     assert (out / "truth.parquet").exists()
+
+
+def test_pipeline_job_submitted(ray_head, tmp_path):
+    """The whole pipeline on a tiny world through `ray job submit`, then a rerun skips it all."""
+    address, env = ray_head
+    out = tmp_path / "pipeline"
+    done = submit(address, env, ["jobs/pipeline.py", "--config", "configs/tiny.yaml", f"out={out}"])
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "succeeded" in (done.stdout + done.stderr).lower()
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["status"] for s in summary["stages"]].count("ran") >= 8
+    for model in ("mender_emb", "tiger", "sasrec"):
+        results = json.loads((out / "eval" / model / "results.json").read_text())
+        assert {"recommendation", "fine", "coarse", "sentiment", "consolidation"} <= set(results["summary"])
+        assert (out / "eval" / model / "results.png").stat().st_size > 0
+    for axis in ("recommendation", "fine", "coarse", "sentiment", "consolidation"):
+        assert (out / "benchmark" / "axes" / axis / "test.parquet").exists()
+    again = submit(address, env, ["jobs/pipeline.py", "--config", "configs/tiny.yaml", f"out={out}"])
+    assert again.returncode == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert {s["status"] for s in summary["stages"]} == {"skipped"}

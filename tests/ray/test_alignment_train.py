@@ -1,0 +1,98 @@
+"""SFT then RecPO on a tiny model through Ray Train (checkpoint, resume), and a tiny ASHA sweep."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("peft")
+
+from steerrec.alignment.data import AlignmentDataConfig  # noqa: E402
+from steerrec.alignment.model import ModelConfig  # noqa: E402
+from steerrec.alignment.train import AlignConfig, read_metrics, train_sft  # noqa: E402
+
+pytestmark = pytest.mark.ray
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _movielens_like(root: Path, n_users=10, n_items=60, length=12, seed=0) -> str:
+    """interactions.parquet / items.parquet shaped like a prepared MovieLens folder."""
+    rng = np.random.default_rng(seed)
+    rows = [
+        (f"u{u:02d}", f"i{item}", 1000 + pos, float(rng.choice([1, 4, 5])))
+        for u in range(n_users)
+        for pos, item in enumerate(rng.choice(n_items, size=length, replace=False))
+    ]
+    root.mkdir(parents=True)
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"]).to_parquet(root / "interactions.parquet")
+    titles = [f"Movie {k} ({1950 + k})" for k in range(n_items)]
+    pd.DataFrame({"item_id": [f"i{k}" for k in range(n_items)], "title": titles}).to_parquet(root / "items.parquet")
+    return str(root)
+
+
+def _cfg(tmp: Path, **kw) -> AlignConfig:
+    base = dict(
+        data=str(tmp / "data"), model=ModelConfig(hidden_size=32, intermediate_size=64, vocab_size=400),
+        examples=AlignmentDataConfig(n_candidates=8, n_future=4), lr=1e-3, batch_size=8,
+        max_valid=6, max_new_tokens=10, threads=1,
+    )
+    return AlignConfig(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("align")
+    _movielens_like(tmp / "data")
+    return tmp
+
+
+@pytest.mark.slow
+def test_sft_then_recpo_on_ray_train_with_resume(ray_session, workdir):
+    from steerrec.alignment.train import fit_align, fit_sft
+
+    sft = fit_sft(_cfg(workdir, out=str(workdir / "sft")), str(workdir / "ray"), name="sft")
+    assert sft.error is None and sft.metrics["epoch"] == 1 and sft.checkpoint is not None
+    assert (workdir / "sft" / "model.safetensors").is_file(), "a tiny SFT run keeps its merged weights"
+    assert (Path(sft.checkpoint.path) / "state.pt").is_file()
+
+    cfg = _cfg(workdir, out=str(workdir / "recpo"), sft_run=str(workdir / "sft"), loss="recpo")
+    first = fit_align(cfg, str(workdir / "ray"), name="recpo")
+    assert first.error is None and first.metrics["epoch"] == 1
+    assert {"loss", "rewards/margin", "examples_per_s", "valid_hr1"} <= set(first.metrics)
+    assert (workdir / "recpo" / "adapter_model.safetensors").is_file()
+    run = json.loads((workdir / "recpo" / "run.json").read_text())
+    assert run["stage"] == "align" and run["loss"] == "recpo" and run["sft_run"] == str(workdir / "sft")
+
+    cfg.epochs = 2  # resume: a new Train run on the same run folder trains epoch 2 only
+    second = fit_align(cfg, str(workdir / "ray"), name="recpo-resumed")
+    assert second.error is None and second.metrics["epoch"] == 2
+    assert [m["epoch"] for m in read_metrics(workdir / "recpo")] == [1, 2]
+    checkpoints = sorted(p.name for p in (workdir / "recpo" / "checkpoints").iterdir())
+    assert checkpoints == ["epoch-0001", "epoch-0002"]
+
+
+def test_tune_sweep_of_two_trials_with_asha(ray_session, workdir, tmp_path):
+    sft = _cfg(workdir, out=str(tmp_path / "sft"), max_valid=0)
+    train_sft(sft, lambda metrics: None)
+    spec = importlib.util.spec_from_file_location("_sweep", REPO / "tune" / "_sweep.py")
+    sweep = importlib.util.module_from_spec(spec)
+    sys.modules["_sweep"] = sweep
+    spec.loader.exec_module(sweep)
+    from ray import tune
+
+    cfg = _cfg(workdir, sft_run=str(tmp_path / "sft"), loss="recpo", epochs=2, max_train=16)
+    space = {"lam": tune.grid_search([0.5, 2.0])}
+    results = sweep.run_sweep(cfg, space, tmp_path / "sweeps", "margin", cpus_per_trial=1, max_concurrent=2)
+    assert len(results) == 2 and not results.errors
+    assert sorted(r.config["lam"] for r in results) == [0.5, 2.0]
+    assert all(0.0 <= r.metrics["valid_hr1"] <= 1.0 for r in results)
+    table = sweep.summarise(results, ["lam"], tmp_path / "margin.png")
+    assert "lam=0.5" in table and "lam=2.0" in table and (tmp_path / "margin.png").stat().st_size > 0
+    again = sweep.run_sweep(cfg, space, tmp_path / "sweeps", "margin")  # restores; nothing left to run
+    assert sorted(r.config["lam"] for r in again) == [0.5, 2.0]

@@ -1,0 +1,100 @@
+"""What the alignment sweeps share: the Tune trainable, ASHA, restore, the table and plot.
+
+The trainable is the library's `align` (steerrec.alignment.train), given Tune's report:
+each epoch reports valid HR@1 and a checkpoint, ASHA stops weak trials on valid_hr1, and
+an interrupted sweep resumes (`Tuner.restore`) when its experiment folder exists.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+
+from steerrec.alignment.evaluate import results_table
+from steerrec.alignment.train import AlignConfig, align
+from steerrec.config import from_dict, to_dict
+
+logger = logging.getLogger(__name__)
+METRIC = "valid_hr1"
+
+
+def _report(metrics: dict[str, Any]) -> None:
+    metrics = dict(metrics)
+    path = metrics.pop("checkpoint", None)
+    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    tune.report(numbers, checkpoint=tune.Checkpoint.from_directory(path) if path else None)
+
+
+def trainable(config: dict[str, Any]) -> None:
+    """One trial: the base AlignConfig with this trial's values, its own run folder."""
+    base = {k: v for k, v in config["base"].items()}
+    base.update({k: v for k, v in config.items() if k not in ("base", "runs")})
+    base["out"] = os.path.join(config["runs"], tune.get_context().get_trial_name())
+    cfg = from_dict(AlignConfig, base, "sweep")
+    checkpoint = tune.get_checkpoint()
+    align(cfg, _report, checkpoint.to_directory() if checkpoint else None)
+
+
+def run_sweep(cfg: AlignConfig, space: dict[str, Any], storage: str | Path, name: str,
+              cpus_per_trial: float = 1, max_concurrent: int = 2, grace_period: int = 1) -> Any:
+    """Grid `space` (AlignConfig field -> tune.grid_search) over `cfg` with ASHA; resumable."""
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tune/ on sys.path
+    storage = Path(storage).absolute()
+    path = storage / name
+    fn = tune.with_resources(trainable, {"cpu": cpus_per_trial})
+    if tune.Tuner.can_restore(str(path)):
+        logger.info("restoring the sweep at %s", path)
+        tuner = tune.Tuner.restore(str(path), trainable=fn, resume_errored=True)
+    else:
+        asha = ASHAScheduler(time_attr="training_iteration", max_t=cfg.epochs,
+                             grace_period=min(grace_period, cfg.epochs), reduction_factor=2)
+        tuner = tune.Tuner(
+            fn,
+            param_space={"base": to_dict(cfg), "runs": str(storage / f"{name}-runs"), **space},
+            tune_config=tune.TuneConfig(metric=METRIC, mode="max", scheduler=asha,
+                                        max_concurrent_trials=max_concurrent),
+            run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+        )
+    return tuner.fit()
+
+
+def summarise(results, params: list[str], plot_path: str | Path | None = None, group: str | None = None) -> str:
+    """Markdown table of every trial's last and best valid HR@1; optional line plot."""
+    frame = results.get_dataframe(filter_metric=METRIC, filter_mode="max")
+    rows: dict[str, dict[str, Any]] = {}
+    for _, r in frame.sort_values([f"config/{p}" for p in params]).iterrows():
+        key = ", ".join(f"{p}={r[f'config/{p}']}" for p in params)
+        rows[key] = {"best_valid_hr1": float(r[METRIC]), "valid_ratio": float(r.get("valid_ratio", float("nan"))),
+                     "best_epoch": int(r["training_iteration"]), "examples_per_s": float(r.get("examples_per_s", float("nan")))}
+    if plot_path is not None:
+        _plot(frame, params, Path(plot_path), group)
+    return results_table(rows, ("best_valid_hr1", "valid_ratio", "best_epoch", "examples_per_s"))
+
+
+def _plot(frame, params: list[str], path: Path, group: str | None) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = next(p for p in params if p != group)
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    groups = frame.groupby(f"config/{group}") if group else [("all", frame)]
+    for label, part in groups:
+        part = part.sort_values(f"config/{x}")
+        ax.plot(part[f"config/{x}"], part[METRIC], marker="o", label=str(label))
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"best {METRIC}")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
