@@ -13,7 +13,7 @@ ENGINE ?= truth
 export RAY_USAGE_STATS_ENABLED := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean fetch-model
 
 install: $(STAMP)
 
@@ -31,6 +31,9 @@ test: $(STAMP) lint
 
 demo: $(STAMP)
 	$(PY) jobs/demo.py --engine $(ENGINE)
+
+fetch-model: $(STAMP)
+	$(PY) -m steerrec.llm.models fetch
 
 clean:
 	rm -rf $(VENV) outputs

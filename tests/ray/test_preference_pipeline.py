@@ -72,7 +72,7 @@ def test_resume_after_kill_gives_one_row_per_key(tmp_path):
     data, out = _dataset(tmp_path / "data", n_items=12), str(tmp_path / "prefs")
     script = (
         "import sys; sys.path.insert(0, %r); sys.path.insert(0, %r);"
-        "import ray; ray.init(num_cpus=2, include_dashboard=False);"
+        "import ray; ray.init(address=\"local\", num_cpus=2, include_dashboard=False);"
         "from test_preference_pipeline import _run; _run(%r, %r, delay=%s, max_retries=%d)"
     )
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}

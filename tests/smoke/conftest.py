@@ -37,7 +37,14 @@ def _free_port(avoid=range(10002, 20000)) -> int:
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
     """(dashboard address, env) of a head started for this test session."""
-    gcs, dash, client = _free_port(), _free_port(), _free_port()
+    # every port this head opens is a free one: another Ray on this machine (the tests' own
+    # `ray.init` session holds the default agent ports 52365 and 8080) would otherwise keep this
+    # head's job agent from starting, and `ray job submit` answers "No available agent"
+    ports = {name: _free_port() for name in (
+        "port", "dashboard-port", "ray-client-server-port", "dashboard-agent-listen-port",
+        "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port",
+        "node-manager-port", "object-manager-port")}
+    gcs, dash = ports["port"], ports["dashboard-port"]
     # the job's `python` is found on the PATH the head was started with (MACHINE.md)
     # Ray 2.60 turns token authentication on for new clusters: give this head its own token
     token = tmp_path_factory.mktemp("ray-auth") / "auth_token"
@@ -47,9 +54,8 @@ def ray_head(tmp_path_factory):
     env.pop("RAY_ADDRESS", None)
     # --block keeps `ray start` in the foreground: stopping it stops this head and only this
     # head (a `ray stop` would kill every Ray process on the machine)
-    start = [str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs}", f"--dashboard-port={dash}",
-             f"--ray-client-server-port={client}", "--num-cpus=2", "--dashboard-host=127.0.0.1",
-             "--disable-usage-stats"]
+    start = [str(BIN / "ray"), "start", "--head", "--block", *(f"--{k}={v}" for k, v in ports.items()),
+             "--num-cpus=2", "--dashboard-host=127.0.0.1", "--disable-usage-stats"]
     head = subprocess.Popen(start, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     address = f"http://127.0.0.1:{dash}"

