@@ -56,7 +56,7 @@ def build_requests(data: str, prompt: PromptConfig, limit_users: int | None = No
         rows = group.sort_values("timestamp", kind="stable").to_dict("records")
         entries = [
             {"item": text.get(r["item_id"], r["item_id"]), "rating": _num(r["rating"]),
-             "review_summary": r["review_summary"], "review_text": r["review_text"]}
+             "review_summary": _str(r["review_summary"]), "review_text": _str(r["review_text"])}
             for r in rows
         ]
         for t in range(1, len(rows)):
@@ -98,6 +98,11 @@ def read_preferences(path: str) -> pa.Table:
             raise FileNotFoundError(f"{source}: no preference shards under {SHARDS_DIR}/")
     needed = pa.schema([schema.PREFERENCES.field(n) for n in ("user_id", "t", "preferences")])
     return schema.validate(table, needed, source)
+
+
+def _str(value: Any) -> str | None:
+    """Text or None: pandas turns the nulls of a string column into NaN in some layouts."""
+    return value if isinstance(value, str) else None
 
 
 def _num(value: Any) -> float | None:
