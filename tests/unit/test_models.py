@@ -191,6 +191,37 @@ def test_mender_tok_trains_only_lora_in_the_encoder(bert_dir):
     assert not any(".key." in n for n in names)
 
 
+def test_frozen_encoder_states_are_cached_and_match_a_fresh_pass(bert_dir):
+    model = _mender_tok(bert_dir, lora=False)
+    texts = _tok_batch()["text"]
+    calls = []
+    model.encoder.register_forward_hook(lambda module, args, out: calls.append(args))
+    cached = model.encode({"text": texts + texts[:1]})  # a repeated text is encoded once
+    again = model.encode({"text": list(reversed(texts))})
+    assert len(calls) == 1 and len(model._cache) == len(set(texts))
+    fresh = model.encode(model.tokenize(texts))
+    assert torch.equal(cached["mask"][: len(texts)], fresh["mask"])
+    torch.testing.assert_close(cached["memory"][: len(texts)] * fresh["mask"][..., None],
+                               fresh["memory"] * fresh["mask"][..., None], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(again["memory"][0], cached["memory"][len(texts) - 1][: again["memory"].shape[1]])
+
+
+def test_encoder_cache_keeps_to_its_budget(bert_dir):
+    model = _mender_tok(bert_dir, lora=False)
+    texts = _tok_batch()["text"]
+    model.config.encoder_cache_mb = 0  # off: every call runs the encoder
+    model.encode({"text": texts})
+    assert not model._cache
+    model.config.encoder_cache_mb = 1
+    model._remember("big", torch.zeros(300_000))  # 1.2 MB: never kept
+    for i in range(3):
+        model._remember(f"t{i}", torch.zeros(100_000))  # 0.4 MB each: the oldest goes
+    assert list(model._cache) == ["t1", "t2"] and model._cache_bytes == 800_000
+    tuned = _mender_tok(bert_dir, lora=True)  # LoRA weights change the states: never cached
+    tuned.encode({"text": texts})
+    assert not tuned._cache
+
+
 @pytest.mark.parametrize("name", GENERATIVE + ["sasrec"])
 def test_loss_falls_on_a_memorization_task(name, bert_dir):
     model, batch = (_sasrec(), _sas_batch()) if name == "sasrec" else _generative(name, bert_dir)

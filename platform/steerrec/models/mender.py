@@ -52,12 +52,17 @@ class MenderTokConfig:
     lora_targets: list[str] | None = None  # None: query/value for BERT-likes, q/v for T5
     max_text_tokens: int = 512
     max_history: int = 20  # items named in the text, most recent kept
+    # a frozen encoder gives a text the same states every epoch: keep them (float32, exact)
+    # up to this many MiB per process and run the encoder once per text; 0 turns it off
+    encoder_cache_mb: int = 1024
     codebook_sizes: list[int] = field(default_factory=_default_codebooks)
     decoder: T5StackConfig = field(default_factory=T5StackConfig)
 
     def __post_init__(self) -> None:
         check_codebook_sizes("mender_tok", self.codebook_sizes)
         check_t5_sizes("mender_tok.decoder", self.decoder)
+        if not isinstance(self.encoder_cache_mb, int) or self.encoder_cache_mb < 0:
+            raise ValueError(f"mender_tok.encoder_cache_mb must be an int >= 0, got {self.encoder_cache_mb!r}")
         for name in ("lora_r", "lora_alpha", "max_text_tokens", "max_history"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
                 raise ValueError(f"mender_tok.{name} must be an int >= 1, got {getattr(self, name)!r}")
@@ -156,6 +161,8 @@ class MenderTok(_SemanticIdDecoding):
         if config.lora:
             self._add_lora()
         self.proj = nn.Linear(self.encoder.config.hidden_size, config.decoder.d_model)
+        self._cache: dict[str, torch.Tensor] = {}  # text -> encoder states [tokens, hidden]
+        self._cache_bytes = 0
         self.train()
 
     def _add_lora(self) -> None:
@@ -189,12 +196,53 @@ class MenderTok(_SemanticIdDecoding):
 
     def encode(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         if "input_ids" not in batch:
+            if not self.config.lora and self.config.encoder_cache_mb > 0:
+                hidden, mask = self._cached_states(list(batch["text"]))
+                return {"memory": self.proj(hidden), "mask": mask}
             batch = self.tokenize(batch["text"])
-        device = self.proj.weight.device
-        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.lora):
-            hidden = self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        hidden, mask = self._states(batch["input_ids"], batch["attention_mask"])
         return {"memory": self.proj(hidden), "mask": mask.bool()}
+
+    def _states(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        device = self.proj.weight.device
+        ids, mask = ids.to(device), mask.to(device)
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.config.lora):
+            return self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state, mask
+
+    def _cached_states(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded encoder states and mask for `texts`, running the frozen encoder only on
+        texts not seen before (in one batch); the cache forgets its oldest texts past its budget."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            enc = self.tokenize(missing)
+            with torch.no_grad():
+                hidden, mask = self._states(enc["input_ids"], enc["attention_mask"])
+            for text, states, row in zip(missing, hidden, mask):
+                self._remember(text, states[: int(row.sum())].detach().clone())
+        found = [self._cache.get(t) for t in texts]
+        if any(f is None for f in found):  # the budget is smaller than one batch: no caching here
+            enc = self.tokenize(texts)
+            with torch.no_grad():
+                hidden, mask = self._states(enc["input_ids"], enc["attention_mask"])
+            return hidden, mask.bool()
+        length = max(f.shape[0] for f in found)
+        hidden = found[0].new_zeros(len(found), length, found[0].shape[1])
+        mask = torch.zeros(len(found), length, dtype=torch.bool, device=hidden.device)
+        for i, states in enumerate(found):
+            hidden[i, : states.shape[0]] = states
+            mask[i, : states.shape[0]] = True
+        return hidden, mask
+
+    def _remember(self, text: str, states: torch.Tensor) -> None:
+        budget = self.config.encoder_cache_mb << 20
+        size = states.numel() * states.element_size()
+        if size > budget:
+            return
+        while self._cache and self._cache_bytes + size > budget:
+            oldest = next(iter(self._cache))
+            self._cache_bytes -= self._cache.pop(oldest).numel() * states.element_size()
+        self._cache[text] = states
+        self._cache_bytes += size
 
     def save(self, directory: str | Path) -> None:
         """Also writes the encoder's HF config and tokenizer, so loading needs no download."""
