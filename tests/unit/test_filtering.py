@@ -7,11 +7,22 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from steerrec.data.filtering import codes, first_of_duplicates, implicit_ratings, kcore
+from steerrec.data.filtering import codes, compact, encode, first_of_duplicates, implicit_ratings, kcore
 
 
 def test_codes_follow_string_order():
     assert codes(pa.chunked_array([["b", "a"], ["c", "a"]])).tolist() == [1, 0, 2, 0]
+
+
+def test_encode_dictionary_chunks_with_their_own_dictionaries():
+    # as Parquet row groups read with read_dictionary: each chunk has its own dictionary
+    column = pa.chunked_array([pa.array(["d", "b", "d"]).dictionary_encode(), pa.array(["a", "b"]).dictionary_encode()])
+    got, values = encode(column)
+    assert values.to_pylist() == ["a", "b", "d"]
+    assert got.tolist() == [2, 1, 2, 0, 1]
+    assert encode(column.cast(pa.string()))[0].tolist() == got.tolist()
+    kept, kept_values = compact(got[[0, 3]], values)
+    assert kept.tolist() == [1, 0] and kept_values.to_pylist() == ["a", "d"]
 
 
 def test_duplicates_keep_the_first_in_source_order():

@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 
 from steerrec.data.schema import SEQUENCES
-from steerrec.data.sequences import build_sequences, iter_sequences, user_chunks
+from steerrec.data.sequences import build_sequences, chunk_bounds, iter_sequences, user_chunks
 
 
 def _interactions(lengths: dict[str, int]) -> pa.Table:
@@ -77,6 +77,7 @@ def test_user_chunks_never_split_a_user():
     chunks = list(user_chunks(table, rows=3))
     assert [c.num_rows for c in chunks] == [4, 7, 2]
     assert pa.concat_tables(chunks).equals(table)
+    assert list(chunk_bounds(np.array([0, 4, 5, 11, 13]), 3)) == [(0, 4), (4, 11), (11, 13)]
 
 
 def test_empty_table():

@@ -18,12 +18,37 @@ logger = logging.getLogger(__name__)
 def codes(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     """Dense int64 codes 0..n_distinct-1 for a string column, in the strings' sorted order
     (so sorting by code sorts by the string)."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    encoded = pc.dictionary_encode(column)
-    rank = np.empty(len(encoded.dictionary), dtype=np.int64)
-    rank[np.asarray(pc.array_sort_indices(encoded.dictionary))] = np.arange(len(rank))
-    return rank[np.asarray(encoded.indices, dtype=np.int64)]
+    return encode(column)[0].astype(np.int64)
+
+
+def encode(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """(codes, values): the int32 code of each entry and the sorted distinct strings, so
+    that ``values[codes]`` is the column and sorting by code sorts by the string.
+
+    The column may be dictionary-encoded, each chunk with its own dictionary (as Parquet
+    row groups read with ``read_dictionary``), so the strings are never materialized.
+    """
+    if not isinstance(column, pa.ChunkedArray):
+        column = pa.chunked_array([column])
+    if not pa.types.is_dictionary(column.type):
+        column = pc.dictionary_encode(column)
+    if column.num_chunks == 0:
+        return np.zeros(0, dtype=np.int32), pa.array([], column.type.value_type)
+    column = column.unify_dictionaries()
+    dictionary = column.chunk(0).dictionary
+    order = np.asarray(pc.array_sort_indices(dictionary))
+    rank = np.empty(len(order), dtype=np.int32)
+    rank[order] = np.arange(len(order), dtype=np.int32)
+    indices = np.concatenate([np.asarray(chunk.indices) for chunk in column.chunks])
+    return rank[indices], dictionary.take(pa.array(order))
+
+
+def compact(codes: np.ndarray, values: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """`encode`'s (codes, values) without the values no code uses, order kept."""
+    used = np.zeros(len(values), dtype=bool)
+    used[codes] = True
+    new_code = np.cumsum(used, dtype=np.int64).astype(np.int32) - 1
+    return new_code[codes], values.filter(pa.array(used))
 
 
 def first_of_duplicates(users: np.ndarray, items: np.ndarray, timestamps: np.ndarray, seq: np.ndarray) -> np.ndarray:

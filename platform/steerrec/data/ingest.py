@@ -3,7 +3,8 @@
 Memory stays bounded by streaming: accepted interaction records are written in batches
 to a staging Parquet file (with `seq`, their source order); the filtering steps read
 only its key columns; the surviving rows are then sorted through on-disk buckets of
-output positions and written row group by row group.
+output positions and written row group by row group. Each loop hands the memory freed
+by its batch back to the OS (steerrec.data.memory).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from steerrec.data.memory import release_memory
 from steerrec.data.readers.base import BadRow, DataError, Location, Row
 from steerrec.data.schema import INTERACTIONS, ITEMS
 
@@ -28,10 +30,11 @@ logger = logging.getLogger(__name__)
 STAGING = pa.schema(list(INTERACTIONS) + [pa.field("implicit", pa.float64()), pa.field("seq", pa.int64())])
 KEY_COLUMNS = ["user_id", "item_id", "timestamp", "seq"]
 _EXAMPLES = 5
-# Rows held in memory at a time. Measured on 460-character reviews: peak RSS over the
-# baseline stays ~100-200 MiB whatever the file size; 50k-row batches doubled it.
+# Rows held in memory at a time. Measured on 460-character reviews (benchmarks/
+# prepare_memory.py): peak RSS over the baseline ~140 MiB at 1M reviews (21% of the file);
+# 50k-row batches doubled it, and so did 25k-row buckets and 50k-row sequence pieces.
 BATCH_ROWS = 10_000
-MIN_BUCKET_ROWS = 25_000
+MIN_BUCKET_ROWS = BATCH_ROWS
 MAX_BUCKETS = 64  # open bucket files at once; buckets grow past MIN_BUCKET_ROWS to stay under
 
 
@@ -186,6 +189,7 @@ def stage_interactions(
             if len(batch["seq"]) >= batch_rows:
                 writer.write_table(pa.table(batch, schema=STAGING))
                 batch = {name: [] for name in names}
+                release_memory()
         if batch["seq"]:
             writer.write_table(pa.table(batch, schema=STAGING))
     return written
@@ -244,34 +248,56 @@ def write_in_order(
     """
     if bucket_rows is None:
         bucket_rows = max(MIN_BUCKET_ROWS, -(-int(position.max(initial=-1) + 1) // MAX_BUCKETS))
-    bucket_schema = INTERACTIONS.append(pa.field("pos", pa.int64()))
-    writers: dict[int, pq.ParquetWriter] = {}
-    source = pq.ParquetFile(str(staging), pre_buffer=False)
-    for batch in source.iter_batches(batch_size=batch_rows, columns=INTERACTIONS.names + ["seq"]):
-        seq = batch.column("seq").to_numpy()
-        pos = position[seq]
-        keep = pos >= 0
-        if not keep.any():
-            continue
-        table = pa.Table.from_batches([batch]).filter(pa.array(keep))
-        if ratings is not None:
-            table = table.set_column(table.schema.get_field_index("rating"), "rating", pa.array(ratings[seq[keep]]))
-        pos = pos[keep]
-        table = table.select(INTERACTIONS.names).append_column("pos", pa.array(pos))
-        bucket = pos // bucket_rows
-        for b in np.unique(bucket):
-            if b not in writers:
-                writers[b] = pq.ParquetWriter(
-                    str(Path(tmp_dir) / f"bucket-{b:06d}.parquet"), bucket_schema, write_statistics=False
-                )
-            writers[b].write_table(table.filter(pa.array(bucket == b)).cast(bucket_schema))
-    for b in sorted(writers):
-        writers[b].close()
-        bucket_path = Path(tmp_dir) / f"bucket-{b:06d}.parquet"
-        table = pq.read_table(bucket_path, use_threads=False, pre_buffer=False)
+    for path in _spread(staging, position, ratings, bucket_rows, batch_rows, Path(tmp_dir)):
+        with pa.OSFile(str(path)) as source:
+            table = pa.ipc.open_stream(source).read_all()
         order = np.argsort(table.column("pos").to_numpy(), kind="stable")
         table = table.select(INTERACTIONS.names)
         for start in range(0, len(order), batch_rows):
             write(table.take(pa.array(order[start : start + batch_rows])).cast(INTERACTIONS))
         del table
-        bucket_path.unlink()
+        path.unlink()
+        release_memory()
+
+
+def _spread(
+    staging: str | Path,
+    position: np.ndarray,
+    ratings: np.ndarray | None,
+    bucket_rows: int,
+    batch_rows: int,
+    tmp_dir: Path,
+) -> list[Path]:
+    """Write the surviving staging rows, with their output position `pos`, to bucket files
+    of `bucket_rows` consecutive positions; returns the files in position order.
+
+    Buckets are Arrow IPC streams rather than Parquet: a Parquet writer keeps the metadata
+    of every row group it wrote (one per batch and bucket) in memory until it closes.
+    """
+    schema = INTERACTIONS.append(pa.field("pos", pa.int64()))
+    options = pa.ipc.IpcWriteOptions(compression="lz4")
+    files: dict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchStreamWriter]] = {}
+    try:
+        with pq.ParquetFile(str(staging), pre_buffer=False) as source:
+            columns = INTERACTIONS.names + ["seq"]
+            for batch in source.iter_batches(batch_size=batch_rows, columns=columns, use_threads=False):
+                release_memory()
+                seq = batch.column("seq").to_numpy()
+                keep = position[seq] >= 0
+                table = pa.Table.from_batches([batch]).filter(pa.array(keep))
+                if ratings is not None:
+                    rating = pa.array(ratings[seq[keep]])
+                    table = table.set_column(table.schema.get_field_index("rating"), "rating", rating)
+                pos = position[seq[keep]]
+                table = table.select(INTERACTIONS.names).append_column("pos", pa.array(pos)).cast(schema)
+                bucket = pos // bucket_rows
+                for b in np.unique(bucket).tolist():
+                    if b not in files:
+                        sink = pa.OSFile(str(tmp_dir / f"bucket-{b:06d}.arrow"), "wb")
+                        files[b] = (sink, pa.ipc.new_stream(sink, schema, options=options))
+                    files[b][1].write_table(table.filter(pa.array(bucket == b)))
+    finally:
+        for sink, writer in files.values():
+            writer.close()
+            sink.close()
+    return [tmp_dir / f"bucket-{b:06d}.arrow" for b in sorted(files)]

@@ -23,12 +23,21 @@ import pyarrow.parquet as pq
 
 import steerrec
 from steerrec.data import filtering, io, schema
-from steerrec.data.ingest import KEY_COLUMNS, SkipReport, collect_items, stage_interactions, write_in_order
+from steerrec.data.ingest import (
+    BATCH_ROWS,
+    KEY_COLUMNS,
+    SkipReport,
+    collect_items,
+    stage_interactions,
+    write_in_order,
+)
+from steerrec.data.memory import release_memory
 from steerrec.data.readers.base import DataError, Reader
-from steerrec.data.sequences import iter_sequences, user_chunks
+from steerrec.data.sequences import chunk_bounds, iter_sequences
 
 logger = logging.getLogger(__name__)
 
+SEQUENCE_CHUNK_ROWS = 50_000  # interactions decoded to strings at a time for the sequences
 FORMATS = ("amazon2014", "amazon2018", "amazon2023", "lcrec", "movielens", "steam", "world")
 
 
@@ -79,29 +88,56 @@ def make_reader(cfg: PrepareConfig) -> Reader:
 
 @dataclass
 class Plan:
-    """Which staging rows survive and where they go (arrays indexed by staging `seq`)."""
+    """Which staging rows survive and where they go (arrays indexed by staging `seq`).
+
+    The output rows' keys are kept as int32 codes into the sorted kept ids, not as
+    strings, so that memory holds a few bytes per interaction; `keys` decodes a slice.
+    """
 
     position: np.ndarray  # output row of each staging row, -1 when dropped
     ratings: np.ndarray | None  # implicit-feedback ratings, NaN when dropped
-    keys: pa.Table  # user_id, item_id, timestamp of the output rows, in output order
+    users: np.ndarray  # user code of each output row (index into user_ids), in output order
+    items: np.ndarray  # item code of each output row (index into item_ids)
+    timestamps: np.ndarray  # timestamp of each output row
+    user_ids: pa.Array  # the kept user ids, sorted
+    item_ids: pa.Array  # the kept item ids, sorted
     duplicates: int
     kcore_dropped: int
     kcore_rounds: int
 
+    @property
+    def num_rows(self) -> int:
+        return len(self.users)
+
+    def keys(self, begin: int = 0, end: int | None = None) -> pa.Table:
+        """user_id, item_id, timestamp of the output rows begin:end."""
+        rows = slice(begin, end)
+        return pa.table(
+            {
+                "user_id": self.user_ids.take(pa.array(self.users[rows])),
+                "item_id": self.item_ids.take(pa.array(self.items[rows])),
+                "timestamp": pa.array(self.timestamps[rows]),
+            }
+        )
+
 
 def plan_rows(staging: Path, implicit: bool, kcore: int) -> Plan:
-    """Duplicates, implicit ratings and k-core on the key columns of the staging file."""
-    keys = pq.read_table(staging, columns=KEY_COLUMNS + (["implicit"] if implicit else []), use_threads=False)
-    n = keys.num_rows
+    """Duplicates, implicit ratings and k-core on the key columns of the staging file
+    (ids read dictionary-encoded, so their strings are never all in memory)."""
+    source = pq.ParquetFile(str(staging), read_dictionary=["user_id", "item_id"], pre_buffer=False)
+    keys = source.read(columns=KEY_COLUMNS + (["implicit"] if implicit else []), use_threads=False)
+    users, user_ids = filtering.encode(keys.column("user_id"))
+    items, item_ids = filtering.encode(keys.column("item_id"))
     seq = keys.column("seq").to_numpy()
-    users = filtering.codes(keys.column("user_id"))
-    items = filtering.codes(keys.column("item_id"))
     timestamps = keys.column("timestamp").to_numpy()
+    values = keys.column("implicit").to_numpy() if implicit else None
+    del keys
+    release_memory()
+    n = len(seq)
     first = filtering.first_of_duplicates(users, items, timestamps, seq)
     ratings = None
-    if implicit:
+    if values is not None:
         ratings = np.full(n, np.nan)
-        values = keys.column("implicit").to_numpy()
         ratings[seq[first]] = filtering.implicit_ratings(items[first], values[first])
     in_core, rounds = filtering.kcore(users[first], items[first], kcore, kcore)
     rows = np.flatnonzero(first)[in_core]
@@ -109,10 +145,16 @@ def plan_rows(staging: Path, implicit: bool, kcore: int) -> Plan:
     position = np.full(n, -1, dtype=np.int64)
     position[seq[rows]] = np.arange(len(rows))
     duplicates = int(n - first.sum())
+    out_users, user_ids = filtering.compact(users[rows], user_ids)
+    out_items, item_ids = filtering.compact(items[rows], item_ids)
     return Plan(
         position=position,
         ratings=ratings,
-        keys=keys.select(["user_id", "item_id", "timestamp"]).take(pa.array(rows)),
+        users=out_users,
+        items=out_items,
+        timestamps=timestamps[rows],
+        user_ids=user_ids,
+        item_ids=item_ids,
         duplicates=duplicates,
         kcore_dropped=int(n - duplicates - len(rows)),
         kcore_rounds=rounds,
@@ -130,17 +172,17 @@ def prepare(cfg: PrepareConfig) -> dict[str, Any]:
         stage_interactions(reader.interactions(), staging, reader.implicit_feedback, inter_report)
         inter_report.check(cfg.max_bad_fraction, source)
         plan = plan_rows(staging, reader.implicit_feedback, cfg.kcore)
-        if plan.keys.num_rows == 0:
+        release_memory()  # plan_rows' temporaries
+        if plan.num_rows == 0:
             raise DataError(f"{source}: empty result after filtering (kcore={cfg.kcore}); {inter_report.to_dict()}")
         if cfg.format == "world":
             _check_world_kept(inter_report, plan)
-        keep_items = set(pc.unique(plan.keys.column("item_id")).to_pylist())
-        items, without_meta = collect_items(reader.items(), keep_items, item_report)
+        items, without_meta = collect_items(reader.items(), set(plan.item_ids.to_pylist()), item_report)
         item_report.check(cfg.max_bad_fraction, cfg.meta or source)
         with io.dataset_folder(cfg.out) as folder:
             with folder.parquet_writer(schema.INTERACTIONS_FILE, schema.INTERACTIONS) as writer:
                 write_in_order(staging, plan.position, writer.write_table, tmp, plan.ratings)
-            splits = _write_sequences(folder, plan.keys, cfg.max_history)
+            splits = _write_sequences(folder, plan, cfg.max_history)
             folder.write_table(schema.ITEMS_FILE, items)
             if cfg.format == "world":
                 folder.write_table(schema.TRUTH_FILE, schema.validate(reader.truth, schema.TRUTH, "world truth"))
@@ -158,14 +200,17 @@ def _check_world_kept(report: SkipReport, plan: Plan) -> None:
         )
 
 
-def _write_sequences(folder: io.DatasetFolder, keys: pa.Table, max_history: int) -> dict[str, int]:
+def _write_sequences(folder: io.DatasetFolder, plan: Plan, max_history: int) -> dict[str, int]:
+    """Sequence rows, built from the plan's keys a few users at a time."""
     splits = {name: 0 for name in schema.SPLITS}
+    starts = np.r_[0, np.flatnonzero(np.diff(plan.users)) + 1, plan.num_rows]
     with folder.parquet_writer(schema.SEQUENCES_FILE, schema.SEQUENCES) as writer:
-        for chunk in user_chunks(keys):
-            for table in iter_sequences(chunk, max_history):
+        for begin, end in chunk_bounds(starts, SEQUENCE_CHUNK_ROWS):
+            for table in iter_sequences(plan.keys(begin, end), max_history, rows=BATCH_ROWS):
                 for entry in pc.value_counts(table.column("split")).to_pylist():
                     splits[entry["values"]] += entry["counts"]
                 writer.write_table(table)
+            release_memory()
     return splits
 
 
@@ -182,14 +227,13 @@ def _manifest(
     files = []
     for path in reader.files():
         files.append({"path": str(path), "bytes": Path(path).stat().st_size, "sha256": io.sha256(path)})
-    keys = plan.keys
     return {
         "format": cfg.format,
         "files": files,
         "counts": {
-            "users": pc.count_distinct(keys.column("user_id")).as_py(),
+            "users": len(plan.user_ids),
             "items": items.num_rows,
-            "interactions": keys.num_rows,
+            "interactions": plan.num_rows,
             "sequences": splits,
         },
         "items_without_metadata": without_meta,

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from steerrec.data.schema import SEQUENCES
+from steerrec.data.schema import SEQUENCES, SPLITS
 
 
 def user_starts(users: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -38,32 +38,33 @@ def build_sequences(interactions: pa.Table, max_history: int = 20) -> pa.Table:
 
 def iter_sequences(interactions: pa.Table, max_history: int = 20, rows: int = 50_000) -> Iterator[pa.Table]:
     """`build_sequences` in pieces of at most `rows` rows, so that a user with a very long
-    sequence never needs all of its histories in memory at once."""
+    sequence never needs all of its histories in memory at once (the per-row arrays are
+    built piece by piece too: only a row mask and the target row numbers span the table)."""
     if max_history < 1:
         raise ValueError(f"max_history must be >= 1, got {max_history}")
     starts = user_starts(interactions.column("user_id"))
-    lengths = np.diff(starts)
-    row = np.arange(interactions.num_rows, dtype=np.int64)
-    group_start = np.repeat(starts[:-1], lengths)
-    _check_sorted(interactions, len(lengths), row == group_start)
-    position = row - group_start + 1  # 1-based t
-    target_rows = row[position >= 2]
-    t = position[target_rows]
-    first = np.maximum(group_start[target_rows], target_rows - max_history)
-    last = np.repeat(lengths, lengths)[target_rows]
-    split = np.where(t == last, "test", np.where(t == last - 1, "valid", "train"))
+    is_start = np.zeros(interactions.num_rows, dtype=bool)
+    is_start[starts[:-1]] = True
+    _check_sorted(interactions, len(starts) - 1, is_start)
+    target_rows = np.flatnonzero(~is_start)  # every row but a user's first
+    del is_start
     users = interactions.column("user_id").combine_chunks()
     items = interactions.column("item_id").combine_chunks()
+    split_names = pa.array(SPLITS, pa.string())
     for begin in range(0, len(target_rows), rows):
-        piece = slice(begin, begin + rows)
-        targets = pa.array(target_rows[piece])
+        targets = target_rows[begin : begin + rows]
+        group = np.searchsorted(starts, targets, side="right") - 1
+        group_start = starts[group]
+        t = targets - group_start + 1  # 1-based position in the user's sequence
+        last = starts[group + 1] - group_start
+        split = np.where(t == last, SPLITS.index("test"), np.where(t == last - 1, SPLITS.index("valid"), 0))
         yield pa.Table.from_arrays(
             [
-                users.take(targets),
-                pa.array(t[piece], pa.int32()),
-                _histories(items, first[piece], target_rows[piece]),
-                items.take(targets),
-                pa.array(split[piece], pa.string()),
+                users.take(pa.array(targets)),
+                pa.array(t, pa.int32()),
+                _histories(items, np.maximum(group_start, targets - max_history), targets),
+                items.take(pa.array(targets)),
+                split_names.take(pa.array(split)),
             ],
             schema=SEQUENCES,
         )
@@ -92,10 +93,16 @@ def _check_sorted(interactions: pa.Table, n_groups: int, is_start: np.ndarray) -
 
 def user_chunks(interactions: pa.Table, rows: int = 50_000) -> Iterator[pa.Table]:
     """Slices of `interactions` of about `rows` rows that never split a user."""
-    starts = user_starts(interactions.column("user_id"))
-    begin = 0
-    while begin < interactions.num_rows:
+    for begin, end in chunk_bounds(user_starts(interactions.column("user_id")), rows):
+        yield interactions.slice(begin, end - begin)
+
+
+def chunk_bounds(starts: np.ndarray, rows: int) -> Iterator[tuple[int, int]]:
+    """(begin, end) row ranges of about `rows` rows that never split a user, from
+    `user_starts`-style group starts (the row count last)."""
+    begin, total = 0, int(starts[-1])
+    while begin < total:
         # the first user boundary at or after begin + rows (or the end)
         end = int(starts[min(np.searchsorted(starts, begin + rows), len(starts) - 1)])
-        yield interactions.slice(begin, end - begin)
+        yield begin, end
         begin = end
