@@ -67,6 +67,12 @@ class SASRec(Persistent, nn.Module):
             for _ in range(config.num_blocks)
         )
         self.final_norm = nn.LayerNorm(config.hidden)
+        # small embeddings, as RecBole's SASRec: item_emb is also the output layer, and
+        # nn.Embedding's N(0, 1) start gives logits of std ~sqrt(hidden) (a loss of ~40)
+        nn.init.normal_(self.item_emb.weight, std=0.02)
+        nn.init.normal_(self.pos_emb.weight, std=0.02)
+        with torch.no_grad():
+            self.item_emb.weight[0].zero_()
 
     def hidden_states(self, history: torch.Tensor) -> torch.Tensor:
         """[B, T] item ids -> [B, T, hidden]; position t sees items at positions <= t only."""
