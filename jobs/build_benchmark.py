@@ -4,6 +4,12 @@
         --data /abs/data/world --preferences /abs/data/world/truth.parquet --out /abs/bench/world \
         --embedder minilm --sentiment vader --seed 0
 
+    ray job submit --working-dir . -- python jobs/build_benchmark.py \
+        --data /abs/data/lcrec_scientific --no-preferences --out /abs/bench/lcrec_scientific
+
+`--no-preferences` (data without reviews, e.g. LC-Rec) writes the recommendation axis
+only, straight from sequences.parquet, with no statements; nothing is embedded.
+
 Under `ray job submit` (RAY_ADDRESS is set) texts are embedded on Ray Data across the
 cluster; as plain `python jobs/build_benchmark.py ...` they are embedded in this process
 (`--embed-on ray|local` forces one). Paths are absolute or URIs. Trailing `key=value`
@@ -24,7 +30,9 @@ from steerrec.logging_utils import setup_logging
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (jobs/prepare_data.py)")
-    parser.add_argument("--preferences", required=True, help="preferences folder or one Parquet file")
+    parser.add_argument("--preferences", default="", help="preferences folder or one Parquet file")
+    parser.add_argument("--no-preferences", action="store_true",
+                        help="no preferences: the recommendation axis only, from sequences.parquet")
     parser.add_argument("--out", required=True, help="benchmark folder: local path or URI")
     parser.add_argument("--embedder", default="minilm", help="minilm, mpnet or a sentence-transformers name")
     parser.add_argument("--sentiment", default="vader", help="vader, rating or hf:MODEL")
@@ -33,12 +41,14 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="key=value overrides of BenchmarkConfig")
     args = parser.parse_args()
     setup_logging()
-    use_ray = args.embed_on == "ray" or (args.embed_on == "auto" and bool(os.environ.get("RAY_ADDRESS")))
+    use_ray = not args.no_preferences and (
+        args.embed_on == "ray" or (args.embed_on == "auto" and bool(os.environ.get("RAY_ADDRESS"))))
     if use_ray:
         import ray
 
         ray.init()
-    flags = {"data": args.data, "preferences": args.preferences, "out": args.out, "seed": args.seed,
+    flags = {"data": args.data, "preferences": args.preferences, "no_preferences": args.no_preferences,
+             "out": args.out, "seed": args.seed,
              "embedder.model": args.embedder, "classifier.name": args.sentiment, "use_ray": use_ray}
     # JSON values are YAML scalars that keep their type (a path stays a string)
     cfg = load(BenchmarkConfig, None, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)

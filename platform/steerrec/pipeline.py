@@ -2,7 +2,7 @@
 train -> evaluate, into one run directory, skipping stages whose outputs are complete.
 
     <out>/data/          dataset folder (jobs/prepare_data.py)
-    <out>/preferences/   preferences folder (engine) ; the world's truth.parquet otherwise
+    <out>/preferences/   preferences folder (engine) ; the world's truth.parquet (truth); none (none)
     <out>/benchmark/     the five axes (jobs/build_benchmark.py)
     <out>/ids/           semantic IDs (jobs/train_semantic_ids.py)
     <out>/runs/<model>-s<seed>/   run folders (jobs/train_recommender.py)
@@ -31,15 +31,16 @@ MODEL_ALIASES = {"mender-tok": "mender_tok", "mender-emb": "mender_emb"}
 
 @dataclass
 class PreferenceStage:
-    source: str = "truth"  # truth: the world's true preferences; engine: approximate with an LLM
+    source: str = "truth"  # truth: the world's true preferences; engine: approximate with an LLM;
+    # none: no preferences (data without reviews, e.g. LC-Rec): the recommendation axis only
     limit_users: int | None = None  # engine only: the first N users (CPU engines are slow)
     granularity: str = "default"
     engine: dict[str, Any] = field(default_factory=dict)  # EngineConfig fields
     generation: dict[str, Any] = field(default_factory=dict)  # GenerationConfig fields
 
     def __post_init__(self) -> None:
-        if self.source not in ("truth", "engine"):
-            raise ValueError(f"preferences.source must be 'truth' or 'engine', got {self.source!r}")
+        if self.source not in ("truth", "engine", "none"):
+            raise ValueError(f"preferences.source must be 'truth', 'engine' or 'none', got {self.source!r}")
 
 
 @dataclass
@@ -84,8 +85,9 @@ def stages(cfg: PipelineConfig) -> list[Stage]:
     data, bench, ids = out / "data", out / "benchmark", out / "ids"
     prep = from_dict(PrepareConfig, {**cfg.data, "out": str(data)}, "pipeline.data")
     prefs_path, prefs_stage = _preference_stage(cfg, data, out)
-    bench_cfg = from_dict(BenchmarkConfig, {**cfg.benchmark, "data": str(data), "preferences": str(prefs_path),
-                                            "out": str(bench)}, "pipeline.benchmark")
+    no_prefs = {"preferences": "", "no_preferences": True} if prefs_path is None else {"preferences": str(prefs_path)}
+    bench_cfg = from_dict(BenchmarkConfig, {**cfg.benchmark, "data": str(data), **no_prefs, "out": str(bench)},
+                          "pipeline.benchmark")
     ids_cfg = from_dict(SemanticIdJobConfig, {**cfg.semantic_ids, "data": str(data), "out": str(ids)},
                         "pipeline.semantic_ids")
     result = [
@@ -115,11 +117,14 @@ def stages(cfg: PipelineConfig) -> list[Stage]:
     return result
 
 
-def _preference_stage(cfg: PipelineConfig, data: Path, out: Path) -> tuple[Path, Stage]:
+def _preference_stage(cfg: PipelineConfig, data: Path, out: Path) -> tuple[Path | None, Stage]:
+    """The preferences' path (None for source none) and the stage that writes them."""
     from steerrec.data.schema import TRUTH_FILE
     from steerrec.preferences.approximate import ApproximationConfig, approximate
 
     p = cfg.preferences
+    if p.source == "none":
+        return None, Stage("preferences (none)", data, lambda: True, lambda: None)
     if p.source == "truth":
         truth = data / TRUTH_FILE
         return truth, Stage("preferences (world truth)", truth, lambda: True, lambda: None)

@@ -116,7 +116,7 @@ def test_mender_tok_text_names_preference_and_recent_titles_first(bench, catalog
 def test_mender_emb_batch_gathers_embeddings_with_masks(bench, catalog):
     ex = B.training_examples(bench, "neg", catalog)
     item_emb = np.arange(8, dtype=np.float32).reshape(4, 2)
-    texts = B.TextTable.build([ex], lambda t: np.array([[len(s), 1.0] for s in t]))
+    texts = B.TextTable.build([ex], lambda t: np.array([[len(s), 1.0] for s in t]), 2)
     tiny = T5StackConfig(num_layers=1, d_model=8, d_ff=8, num_heads=1, d_kv=8)
     cfg = MenderEmbConfig(embed_dim=2, max_history=2, max_preferences=2, codebook_sizes=[2, 2], encoder=tiny, decoder=tiny)
     enc = B.encode("mender_emb", cfg, ex, catalog, item_emb, texts)

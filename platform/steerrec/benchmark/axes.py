@@ -5,6 +5,8 @@
 Every axis writes `user_id`, `t`, `history`, `preference`, `target`; history
 consolidation writes `preferences` (a list) instead of `preference`; sentiment following
 adds `polarity` ("pos"/"neg") and `pair_id` (the same for a negative and its twin).
+A benchmark built without preferences (datasets with no reviews, e.g. LC-Rec) has the
+recommendation axis only, each row's `preference` NO_PREFERENCE.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ CONSOLIDATION = "consolidation"  # all preferences of P_u^(t-1)
 AXES = (RECOMMENDATION, FINE, COARSE, SENTIMENT, CONSOLIDATION)
 
 AXES_DIR = "axes"
+NO_PREFERENCE = ""  # the `preference` of a row with no statement: models read the history only
 POSITIVE, NEGATIVE = "pos", "neg"
 
 _KEYS = [

@@ -2,12 +2,14 @@
 
     manifest = build_benchmark(BenchmarkConfig(data="data/world", preferences="data/world/truth.parquet",
                                                out="bench/world"))
+    manifest = build_benchmark(BenchmarkConfig(data="data/lcrec", no_preferences=True, out="bench/lcrec"))
 
 Reads a dataset folder (jobs/prepare_data.py) and preferences (a folder of shards or one
 Parquet file), embeds item texts, preference statements and negative reviews once, and
 writes `axes/<axis>/{train,valid,test}.parquet` and `manifest.json` atomically
 (steerrec.data.io). Embedding runs on Ray Data when Ray is initialised (`use_ray=None`),
-else in this process.
+else in this process. With `no_preferences` (data without reviews) only the
+recommendation axis is written, every sequences.parquet row with no statement.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ from steerrec.benchmark.embed import (
     embed_texts,
 )
 from steerrec.benchmark.pool import PreferencePool
-from steerrec.benchmark.recommendation import recommendation_examples
+from steerrec.benchmark.recommendation import (
+    history_only_examples,
+    recommendation_examples,
+)
 from steerrec.benchmark.sentiment import (
     SentimentConfig,
     is_negative,
@@ -69,12 +74,15 @@ class BenchmarkConfig:
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)  # model "minilm" by default
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     sentiment: SentimentConfig = field(default_factory=SentimentConfig)
+    no_preferences: bool = False  # data without reviews: the recommendation axis only, no statements
 
     def __post_init__(self) -> None:
-        if not (self.data and self.preferences and self.out):
+        if not (self.data and self.out):
+            raise ValueError(f"data and out are required, got data={self.data!r} out={self.out!r}")
+        if self.no_preferences == bool(self.preferences):
             raise ValueError(
-                f"data, preferences and out are required, got data={self.data!r} "
-                f"preferences={self.preferences!r} out={self.out!r}"
+                "give preferences or no_preferences=true (exactly one), got "
+                f"preferences={self.preferences!r} no_preferences={self.no_preferences}"
             )
         if self.candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {self.candidates}")
@@ -105,6 +113,8 @@ def load_inputs(cfg: BenchmarkConfig) -> Inputs:
 
 def build_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
     """Write the benchmark folder `cfg.out`; returns its manifest."""
+    if cfg.no_preferences:
+        return build_history_only(cfg)
     data = load_inputs(cfg)
     item_ids = data.items.column("item_id").to_pylist()
     item_row = {item: i for i, item in enumerate(item_ids)}
@@ -137,6 +147,33 @@ def build_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
             for split, table in tables[axis].items():
                 folder.write_table(axis_file(axis, split), table)
         folder.manifest = _manifest(cfg, data, tables, steering, pref_counts, reviews, pairs, pref_emb.shape[1])
+    return folder.manifest
+
+
+def build_history_only(cfg: BenchmarkConfig) -> dict[str, Any]:
+    """Write a benchmark folder with the recommendation axis only, straight from
+    sequences.parquet (no preferences, nothing embedded); returns its manifest."""
+    from steerrec.config import to_dict
+
+    path = f"{cfg.data}/{schema.SEQUENCES_FILE}"
+    sequences = schema.validate(io.read_table(path), schema.SEQUENCES, path)
+    sequences = sequences.sort_by([("user_id", "ascending"), ("t", "ascending")])
+    items = io.read_table(f"{cfg.data}/{schema.ITEMS_FILE}", columns=["item_id"]).column("item_id").to_pylist()
+    _check_targets(sequences, {item: i for i, item in enumerate(items)}, cfg.data)
+    tables = history_only_examples(sequences)
+    with io.dataset_folder(cfg.out) as folder:
+        folder.fs.create_dir(folder.path(f"{AXES_DIR}/{RECOMMENDATION}"), recursive=True)
+        for split, table in tables.items():
+            folder.write_table(axis_file(RECOMMENDATION, split), table)
+        folder.manifest = {
+            "data": cfg.data,
+            "preferences_source": None,
+            "axes": [RECOMMENDATION],
+            "counts": {RECOMMENDATION: {split: t.num_rows for split, t in tables.items()}},
+            "config": to_dict(cfg),
+            "steerrec_version": steerrec.__version__,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
     return folder.manifest
 
 
@@ -220,11 +257,15 @@ def _manifest(
 
 
 def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
-    """(name, value) rows like the paper's Table 4, for a job to print."""
-    prefs, counts = manifest["preferences"], manifest["counts"]
+    """(name, value) rows like the paper's Table 4, for a job to print (the axes it has)."""
+    counts = manifest["counts"]
 
     def splits(axis: str, per: int = 1) -> str:
         return "/".join(f"{counts[axis][s] // per:,}" for s in schema.SPLITS)
+
+    if "preferences" not in manifest:  # built without preferences
+        return [("#preferences", "0")] + [(f"{axis} train/valid/test", splits(axis)) for axis in counts]
+    prefs = manifest["preferences"]
 
     rows = [("#preferences", f"{prefs['preferences']:,}"), ("#positive", f"{prefs['positive']:,}"),
             ("#negative", f"{prefs['negative']:,}"), ("negative unmatched", f"{prefs['unmatched']:,}"),

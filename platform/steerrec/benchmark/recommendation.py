@@ -17,7 +17,7 @@ import logging
 import numpy as np
 import pyarrow as pa
 
-from steerrec.benchmark.axes import EXAMPLES
+from steerrec.benchmark.axes import EXAMPLES, NO_PREFERENCE
 from steerrec.benchmark.matching import argmax_per_group, pair_scores
 from steerrec.benchmark.pool import PreferencePool
 from steerrec.data.schema import SPLITS
@@ -77,3 +77,19 @@ def recommendation_examples(
         schema=EXAMPLES,
     )
     return split_tables(table, kept.column("split").to_pylist())
+
+
+def history_only_examples(sequences: pa.Table) -> dict[str, pa.Table]:
+    """Axis 1 rows (axes.EXAMPLES) per split without preferences: every sequences.parquet
+    row, its `preference` NO_PREFERENCE (for data with no reviews to write them from)."""
+    table = pa.Table.from_arrays(
+        [
+            sequences.column("user_id"),
+            sequences.column("t"),
+            sequences.column("history"),
+            pa.array([NO_PREFERENCE] * sequences.num_rows, pa.string()),
+            sequences.column("target"),
+        ],
+        schema=EXAMPLES,
+    )
+    return split_tables(table, sequences.column("split").to_pylist())

@@ -54,7 +54,8 @@ class EvalConfig:
 
 def evaluate_run(run_dir: str, cfg: EvalConfig, embed: Callable[[list[str]], np.ndarray] | None = None
                  ) -> dict[str, dict[str, float]]:
-    """{axis: {metric: value}} for one run folder; axes without rows in the split are left out."""
+    """{axis: {metric: value}} for one run folder; axes the benchmark lacks (one built
+    without preferences has the recommendation axis only) or without rows are left out."""
     from steerrec.config import load
     from steerrec.evaluation.ranking import axis_scores, build_trie, rank_encoded, sentiment_scores
     from steerrec.train import batches as B
@@ -67,8 +68,14 @@ def evaluate_run(run_dir: str, cfg: EvalConfig, embed: Callable[[list[str]], np.
     if name == "mender_emb" and embed is None:
         embed = embedder(load(RecommenderJobConfig, Path(run_dir) / JOB_FILE).embedder)
     trie = build_trie(model, catalog.codes)
+    axes = [axis for axis in cfg.axes if B.has_axis(bench, axis, cfg.split)]
+    if not axes:
+        raise ValueError(f"{bench}: no {cfg.split} split of any of the axes {cfg.axes}")
+    if len(axes) < len(cfg.axes):
+        logger.warning("%s: no %s split of axes %s, evaluated %s only", bench, cfg.split,
+                       [a for a in cfg.axes if a not in axes], axes)
     scores: dict[str, dict[str, float]] = {}
-    for axis in cfg.axes:
+    for axis in axes:
         source = f"{bench}/{axis_file(axis, cfg.split)}"
         ex = B.axis_examples(B.read_axis(bench, axis, cfg.split), axis, catalog, source)
         if cfg.max_examples and len(ex) > cfg.max_examples:
@@ -76,7 +83,7 @@ def evaluate_run(run_dir: str, cfg: EvalConfig, embed: Callable[[list[str]], np.
         if len(ex) == 0:
             logger.warning("%s: no rows, axis %s left out", source, axis)
             continue
-        texts = B.TextTable.build([ex], embed) if name == "mender_emb" else None
+        texts = B.TextTable.build([ex], embed, item_emb.shape[1]) if name == "mender_emb" else None
         encoded = B.encode(name, model.config, ex, catalog, item_emb, texts)
         ranked, _ = rank_encoded(model, encoded, trie, cfg.beam_size, 10, cfg.batch_size)
         if axis == SENTIMENT:

@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 
 from steerrec.benchmark.axes import (
-    COARSE, CONSOLIDATION, FINE, NEGATIVE, POSITIVE, RECOMMENDATION, SENTIMENT, axis_file, axis_schema,
+    COARSE, CONSOLIDATION, FINE, NEGATIVE, NO_PREFERENCE, POSITIVE, RECOMMENDATION, SENTIMENT, axis_file,
+    axis_schema,
 )
 from steerrec.data import io, schema
 
@@ -109,14 +110,22 @@ def read_axis(bench: str, axis: str, split: str) -> pa.Table:
     return schema.validate(io.read_table(path), axis_schema(axis), path)
 
 
+def has_axis(bench: str, axis: str, split: str) -> bool:
+    """Whether the benchmark folder has this split of this axis (one built without
+    preferences has the recommendation axis only)."""
+    fs, path = io.resolve(f"{bench}/{axis_file(axis, split)}")
+    return fs.get_file_info(path).is_file
+
+
 def axis_examples(table: pa.Table, axis: str, catalog: Catalog, source: str) -> Examples:
-    """Rows of one axis table as Examples (negative = sentiment rows with polarity neg)."""
+    """Rows of one axis table as Examples (negative = sentiment rows with polarity neg;
+    a NO_PREFERENCE row has an empty list of preferences)."""
     n = table.num_rows
     histories = [catalog.rows_of(h or [], f"{source} history").tolist() for h in table.column("history").to_pylist()]
     if axis == CONSOLIDATION:
         prefs = [list(p or []) for p in table.column("preferences").to_pylist()]
     else:
-        prefs = [[p] for p in table.column("preference").to_pylist()]
+        prefs = [[] if p == NO_PREFERENCE else [p] for p in table.column("preference").to_pylist()]
     negative, pair = np.zeros(n, dtype=bool), np.full(n, -1, dtype=np.int64)
     if axis == SENTIMENT:
         polarity = table.column("polarity").to_pylist()
@@ -146,14 +155,17 @@ def training_examples(bench: str, mixture: str, catalog: Catalog, split: str = "
 
 @dataclass
 class TextTable:
-    """Distinct preference strings and their embeddings [n, d] (Mender-Emb)."""
+    """Distinct preference strings and their embeddings [n, d] (Mender-Emb); n may be 0."""
 
     texts: list[str]
     vectors: np.ndarray
 
     @classmethod
-    def build(cls, examples: Sequence[Examples], embed: Callable[[list[str]], np.ndarray]) -> TextTable:
+    def build(cls, examples: Sequence[Examples], embed: Callable[[list[str]], np.ndarray], dim: int) -> TextTable:
+        """`dim`: the embedder's width, the table's when no example has a preference."""
         texts = list(dict.fromkeys(p for ex in examples for prefs in ex.preferences for p in prefs))
+        if not texts:
+            return cls([], np.zeros((0, dim), dtype=np.float32))
         return cls(texts, np.asarray(embed(texts), dtype=np.float32).reshape(len(texts), -1))
 
 
@@ -207,7 +219,8 @@ def make_batch(encoded: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
             rows = encoded[f"{key}_rows"][index]
             width = max(1, int((rows >= 0).sum(1).max()))
             rows = rows[:, :width]
-            batch[f"{key}_emb"] = torch.as_tensor(table[np.maximum(rows, 0)])
+            emb = table[np.maximum(rows, 0)] if len(table) else np.zeros((*rows.shape, table.shape[1]), np.float32)
+            batch[f"{key}_emb"] = torch.as_tensor(emb)
             batch[f"{key}_mask"] = torch.as_tensor(rows >= 0)
     return batch
 

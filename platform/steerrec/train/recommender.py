@@ -128,7 +128,7 @@ def prepare(cfg: RecommenderJobConfig, embed: Callable[[list[str]], np.ndarray] 
     if cfg.model == "mender_emb":
         embed = embed or embedder(cfg.embedder)
         item_emb = item_embeddings(catalog, cfg.data, embed)
-        texts = B.TextTable.build([train, valid], embed)
+        texts = B.TextTable.build([train, valid], embed, item_emb.shape[1])
     model_cfg = model_config(cfg, catalog, None if item_emb is None else item_emb.shape[1])
     encode = lambda ex: B.encode(cfg.model, model_cfg, ex, catalog, item_emb, texts)  # noqa: E731
     logger.info("%s: %d train and %d valid examples, %d items", cfg.model, len(train), len(valid), len(catalog.item_ids))
