@@ -7,6 +7,8 @@ an interrupted sweep resumes (`Tuner.restore`) when its experiment folder exists
 
 from __future__ import annotations
 
+import argparse
+import json
 import logging
 import os
 import sys
@@ -18,10 +20,33 @@ from ray.tune.schedulers import ASHAScheduler
 
 from steerrec.alignment.evaluate import results_table
 from steerrec.alignment.train import AlignConfig, align
-from steerrec.config import from_dict, to_dict
+from steerrec.config import from_dict, load, to_dict
+from steerrec.logging_utils import setup_logging
 
 logger = logging.getLogger(__name__)
 METRIC = "valid_hr1"
+
+
+def sweep_parser(description: str, name: str) -> argparse.ArgumentParser:
+    """The arguments every sweep takes; a sweep adds the values it grids over."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--sft-run", required=True)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--storage", required=True, help="experiment folder parent (absolute)")
+    parser.add_argument("--name", default=name)
+    parser.add_argument("--config", help="AlignConfig YAML")
+    parser.add_argument("--cpus-per-trial", type=float, default=1)
+    parser.add_argument("--max-concurrent", type=int, default=2)
+    parser.add_argument("overrides", nargs="*")
+    return parser
+
+
+def sweep_config(args: argparse.Namespace, **fixed: Any) -> AlignConfig:
+    """The AlignConfig of a sweep's trials: its YAML, the flags, `fixed` fields, overrides."""
+    setup_logging()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    flags = {"sft_run": args.sft_run, "data": args.data, **fixed}
+    return load(AlignConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
 
 
 def _report(metrics: dict[str, Any]) -> None:
