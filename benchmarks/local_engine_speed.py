@@ -30,7 +30,7 @@ from pathlib import Path
 from steerrec.data.prepare import PrepareConfig, prepare
 from steerrec.llm import EngineConfig, LocalSection, build_engine, make_sampling_params
 from steerrec.llm.local_engine import LocalLLMActor
-from steerrec.llm.models import DEFAULT_CACHE_DIR, ensure_default_gguf
+from steerrec.llm.models import DEFAULT_CACHE_DIR, dequantized, ensure_default_gguf
 from steerrec.preferences.approximate import build_requests
 from steerrec.preferences.prompts import PromptConfig
 
@@ -43,24 +43,6 @@ def world_prompts(n: int) -> list[list[dict]]:
     for request in build_requests(data, PromptConfig(), limit_users=n):
         latest[request["user_id"]] = request["messages"]
     return [latest[u] for u in sorted(latest)]
-
-
-def dequantized(gguf: Path, cache_dir: Path) -> Path:
-    """A HF folder with the GGUF's weights dequantized to fp32 (made once, then reused)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    target = cache_dir / f"{gguf.stem}-f32"
-    if (target / ".complete").is_file():
-        return target
-    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    model.hf_quantizer = None  # save plain fp32 tensors, not a GGUF-quantized model
-    del model.config.quantization_config
-    model.save_pretrained(target)
-    tokenizer.save_pretrained(target)
-    (target / ".complete").write_text(f"{gguf.name}\n")
-    return target
 
 
 def sampling(i: int, args: argparse.Namespace) -> dict:

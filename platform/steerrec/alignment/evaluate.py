@@ -145,6 +145,22 @@ def evaluate(model, tokenizer, test: Sequence[Example], probes: dict[str, list[E
     return result
 
 
+def eval_examples(cfg, n_users: int = 200, seed: int = 0) -> tuple[list[Example], dict[str, list[Example]]]:
+    """(test examples, probes) of `cfg`'s data for up to `n_users` sampled users each."""
+    from steerrec.alignment import runs
+    from steerrec.data import io, schema
+
+    test = runs.load_examples(cfg)["test"]
+    if n_users and len(test) > n_users:
+        test = [test[i] for i in sorted(np.random.default_rng(seed).choice(len(test), n_users, replace=False))]
+    inter = io.read_table(f"{cfg.data}/{schema.INTERACTIONS_FILE}", ["user_id", "item_id", "rating"]).to_pandas()
+    items = io.read_table(f"{cfg.data}/{schema.ITEMS_FILE}", ["item_id", "title"]).to_pandas()
+    users = sorted(inter["user_id"].unique())  # probes: any user (test users rated their last item >= 4)
+    if n_users and len(users) > n_users:
+        users = [users[i] for i in np.random.default_rng(seed).choice(len(users), n_users, replace=False)]
+    return test, build_probes(inter, items, cfg.examples, set(users))
+
+
 def evaluate_run(run: str | Path, n_users: int = 200, seed: int = 0) -> dict[str, Any]:
     """Evaluate a finished run folder on the test examples of up to `n_users` sampled users,
     probes on up to `n_users` sampled users, of the data it was trained on; writes
@@ -154,18 +170,9 @@ def evaluate_run(run: str | Path, n_users: int = 200, seed: int = 0) -> dict[str
     from steerrec.alignment import runs
     from steerrec.alignment.train import AlignConfig
     from steerrec.config import load
-    from steerrec.data import io, schema
 
     cfg = load(AlignConfig, Path(run) / runs.CONFIG_FILE)
-    test = runs.load_examples(cfg)["test"]
-    if n_users and len(test) > n_users:
-        test = [test[i] for i in sorted(np.random.default_rng(seed).choice(len(test), n_users, replace=False))]
-    inter = io.read_table(f"{cfg.data}/{schema.INTERACTIONS_FILE}", ["user_id", "item_id", "rating"]).to_pandas()
-    items = io.read_table(f"{cfg.data}/{schema.ITEMS_FILE}", ["item_id", "title"]).to_pandas()
-    users = sorted(inter["user_id"].unique())  # probes: any user (test users rated their last item >= 4)
-    if n_users and len(users) > n_users:
-        users = [users[i] for i in np.random.default_rng(seed).choice(len(users), n_users, replace=False)]
-    probes = build_probes(inter, items, cfg.examples, set(users))
+    test, probes = eval_examples(cfg, n_users, seed)
     model, tokenizer = runs.load_run(run)
     result = evaluate(model, tokenizer, test, probes, cfg.max_new_tokens)
     (Path(run) / "results.json").write_text(json.dumps(result, indent=1))

