@@ -239,20 +239,30 @@ def test_loss_falls_on_a_memorization_task(name, bert_dir):
 
 @pytest.mark.parametrize("name", GENERATIVE)
 def test_step_fn_matches_teacher_forcing(name, bert_dir):
+    """Cached steps, with beams swapped inside each example between steps, give the
+    log-probs of a full teacher-forced decode of each beam's own sequence."""
     model, batch = _generative(name, bert_dir)
     model.eval()
     target = batch["target"]
+    B = len(target)
+    other = target.roll(1, dims=0)  # beam 1 of each example follows another example's target
     with torch.no_grad():
         state = model.encode(batch)
-        full = torch.log_softmax(model.decode(shift_right(target), state["memory"], state["mask"]), -1)
-        # expand to 2 beams per example as beam search does, then step through the target
-        index = torch.arange(len(target)).repeat_interleave(2)
-        beams = model.reorder(state, index)
-        tokens = torch.full((len(index), 1), BOS)
+        full = [torch.log_softmax(model.decode(shift_right(t), state["memory"], state["mask"]), -1)
+                for t in (target, other)]
+        # expand to 2 beams per example as beam search does, then step through the sequences
+        example = torch.arange(B).repeat_interleave(2)
+        which = torch.tensor([0, 1]).repeat(B)  # the sequence each row follows
+        beams = model.reorder(state, example)
+        tokens = torch.full((2 * B, 1), BOS)
+        swap = torch.arange(2 * B).view(B, 2).flip(1).reshape(-1)
         for t in range(target.shape[1]):
             logp, beams = model.step_fn(tokens, beams)
-            torch.testing.assert_close(logp, full[index, t], atol=1e-5, rtol=1e-5)
-            tokens = torch.cat([tokens, target[index, t : t + 1]], dim=1)
+            expected = torch.where(which[:, None] == 0, full[0][example, t], full[1][example, t])
+            torch.testing.assert_close(logp, expected, atol=1e-5, rtol=1e-5)
+            seq = torch.where(which == 0, target[example, t], other[example, t])
+            tokens = torch.cat([tokens, seq[:, None]], dim=1)[swap]
+            which, beams = which[swap], model.reorder(beams, swap)
 
 
 @pytest.mark.parametrize("name", ["tiger", "mender_emb"])

@@ -143,6 +143,11 @@ class _SemanticIdDecoding(GenerativeRecommender, nn.Module):
         ).last_hidden_state
         return self.lm_head(hidden)  # [N, T, V]
 
+    def decode_step(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, cache):
+        out = self.decoder(input_ids=inputs, encoder_hidden_states=memory, encoder_attention_mask=mask.long(),
+                           past_key_values=cache, use_cache=True)
+        return self.lm_head(out.last_hidden_state), out.past_key_values
+
 
 class MenderTok(_SemanticIdDecoding):
     """Batch: `text` (list[str]) or `input_ids`/`attention_mask` [B, S]; `target` [B, L]."""

@@ -78,3 +78,8 @@ class Tiger(GenerativeRecommender, nn.Module):
     def decode(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         out = self.t5(encoder_outputs=(memory,), attention_mask=mask.long(), decoder_input_ids=inputs, use_cache=False)
         return out.logits
+
+    def decode_step(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, cache):
+        out = self.t5(encoder_outputs=(memory,), attention_mask=mask.long(), decoder_input_ids=inputs,
+                      past_key_values=cache, use_cache=True)
+        return out.logits, out.past_key_values
