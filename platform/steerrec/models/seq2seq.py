@@ -24,6 +24,42 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
+BEAM_ATTENTION = "steerrec_beams"  # the attention implementation of our T5 stacks (below)
+
+
+def beam_attention(module, query, key, value, attention_mask, **kwargs):
+    """SDPA, except when the beams of each example share one cross-attention cache.
+
+    In a cached beam-search step the queries are [B * n, h, 1, d] (n beams per example)
+    and the cached cross-attention keys/values stay [B, h, S, d]: every beam of an example
+    attends to the same encoder output. The n beams are folded into the query length, so
+    the keys/values are neither copied per beam nor read n times. Anything else (training,
+    self-attention, the first step) is plain SDPA.
+    """
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    rows, groups = query.shape[0], key.shape[0]
+    if rows == groups:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
+    n = rows // groups
+    if rows != groups * n or query.shape[2] != 1:
+        raise ValueError(f"beam attention: {rows} query rows over {groups} key rows, query length {query.shape[2]}")
+    folded = query.view(groups, n, *query.shape[1:]).squeeze(3).transpose(1, 2)  # [B, h, n, d]
+    mask = attention_mask[::n] if attention_mask is not None else None  # beams of an example share it
+    kwargs["is_causal"] = False
+    out, weights = sdpa_attention_forward(module, folded, key, value, mask, **kwargs)  # [B, n, h, d]
+    return out.reshape(rows, 1, *out.shape[2:]), weights
+
+
+def _register_beam_attention() -> None:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(BEAM_ATTENTION, beam_attention)
+    AttentionMaskInterface.register(BEAM_ATTENTION, sdpa_mask)
+
+
+_register_beam_attention()
 
 
 @dataclass
@@ -65,7 +101,7 @@ def t5_stack(cfg: T5StackConfig, vocab_size: int, is_decoder: bool):
         vocab_size=vocab_size, d_model=cfg.d_model, d_ff=cfg.d_ff, d_kv=cfg.d_kv, num_heads=cfg.num_heads,
         num_layers=cfg.num_layers, num_decoder_layers=cfg.num_layers, dropout_rate=cfg.dropout,
         is_decoder=is_decoder, is_encoder_decoder=is_decoder, use_cache=False,
-        pad_token_id=PAD, decoder_start_token_id=BOS,
+        pad_token_id=PAD, decoder_start_token_id=BOS, attn_implementation=BEAM_ATTENTION,
     )
     return T5Stack(t5_cfg)
 
@@ -148,9 +184,9 @@ class GenerativeRecommender(Persistent):
 
         The first call runs the whole prefix and starts a KV cache (`state["cache"]`, HF's
         EncoderDecoderCache); later calls feed only the newest token. The cross-attention
-        keys and values over the encoder output are computed once, at the first step,
-        instead of once per beam per step: with 20-30 beams over a few hundred memory
-        positions they were most of the search's work. The cache is updated in place, so
+        keys and values over the encoder output are computed once per example, at the
+        first step, instead of once per beam per step: with 20-30 beams over a few
+        hundred memory positions they were most of the search's work. The cache is updated in place, so
         pass each call the state that the previous step or `reorder` returned.
         """
         cache = state.get("cache")
@@ -160,7 +196,10 @@ class GenerativeRecommender(Persistent):
             cache, inputs = EncoderDecoderCache(DynamicCache(), DynamicCache()), tokens
         else:
             inputs = tokens[:, -1:]
-        logits, cache = self.decode_step(inputs.long(), state["memory"], state["mask"], cache)
+        memory = state["memory"]
+        if memory.shape[0] != tokens.shape[0]:  # per example; the cache holds its keys/values
+            memory = memory[:1].expand(tokens.shape[0], -1, -1)  # only its shape is read
+        logits, cache = self.decode_step(inputs.long(), memory, state["mask"], cache)
         return torch.log_softmax(logits[:, -1].float(), dim=-1), {**state, "cache": cache}
 
     def decode_step(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, cache: Any):
@@ -171,21 +210,21 @@ class GenerativeRecommender(Persistent):
     def reorder(state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
         """Select (and repeat) rows of the state: beams that survive, or B -> B*beams expansion.
 
-        Beams never move between examples, so per-example rows (the encoder output, its
-        mask, the cross-attention cache) only change when the number of rows does (the
-        expansion); after that only the decoder's self-attention cache is reordered.
+        Beams never move between examples, so per-example rows only change when the number
+        of rows does (the expansion), and once a step has filled the cache the encoder
+        output and the cross-attention keys/values stay one row per example
+        (`beam_attention` shares them among the beams); then only the decoder's
+        self-attention cache and the mask follow the beams.
         """
-        rows = state["memory"].shape[0]
-        expand = index.numel() != rows
+        cache = state.get("cache")
+        expand = index.numel() != state["mask"].shape[0]
         out: dict[str, Any] = {}
         for key, value in state.items():
             if key == "cache":
                 value.self_attention_cache.reorder_cache(index)
-                if expand:
-                    value.cross_attention_cache.reorder_cache(index)
-                out[key] = value
-            else:
-                out[key] = value.index_select(0, index.to(value.device)) if expand else value
+            elif expand and not (cache is not None and key == "memory"):
+                value = value.index_select(0, index.to(value.device))
+            out[key] = value
         return out
 
     @torch.no_grad()
