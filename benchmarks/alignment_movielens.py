@@ -13,6 +13,7 @@ its HR@1 stays 0. Steps: prepare the dataset folder (unless --data), the zero-sh
 (qwen only), SFT, the four losses, evaluation on the test examples of --eval-users users
 (HR@1, ValidRatio, probes), then a cut-down Ray Tune sweep of RecPO's lambda x beta with
 ASHA on valid HR@1. Prints the tables; writes results.json and PNG plots under --work.
+A rerun with the same --work reads finished runs back and goes on with the rest.
 """
 
 from __future__ import annotations
@@ -68,10 +69,16 @@ def base_config(args, data: str) -> AlignConfig:
                        max_valid=0, max_new_tokens=24, seed=args.seed, batch_size=4)
 
 
-def timed(fn, cfg) -> tuple[dict, float]:
-    start = time.perf_counter()
-    metrics = fn(cfg, lambda m: None)
-    return metrics, time.perf_counter() - start
+def trained(fn, cfg: AlignConfig, eval_users: int, seed: int) -> tuple[dict, tuple[float, float]]:
+    """Train and evaluate one run, or read a finished one back (a rerun resumes the benchmark)."""
+    from steerrec.alignment.train import read_metrics
+
+    results = Path(cfg.out) / "results.json"
+    if not results.is_file():
+        fn(cfg, lambda m: None)
+        evaluate_run(cfg.out, eval_users, seed)
+    last = read_metrics(cfg.out)[-1]
+    return json.loads(results.read_text()), (last["examples_per_s"], last["train_seconds"])
 
 
 def zero_shot(base: AlignConfig, args) -> dict:
@@ -106,21 +113,18 @@ def main() -> None:
     base = base_config(args, prepared(work, args.data))
     rows, speed = {}, {}
     if args.model == "qwen":
-        start = time.perf_counter()
-        rows["zero-shot"] = zero_shot(base, args)
-        print(f"zero-shot evaluated in {time.perf_counter() - start:.0f} s", flush=True)
+        done = work / "zero-shot.json"
+        if not done.is_file():
+            done.write_text(json.dumps(zero_shot(base, args), indent=1))
+        rows["zero-shot"] = json.loads(done.read_text())
     sft = AlignConfig(**{**base.__dict__, "out": str(work / "sft"), **preset["sft"], "max_train": args.sft_examples})
-    metrics, seconds = timed(train_sft, sft)
-    speed["sft"] = (metrics["examples_per_s"], seconds)
-    rows["sft"] = evaluate_run(sft.out, args.eval_users, args.seed)
-    print(f"sft: {seconds:.0f} s, {metrics['examples_per_s']:.2f} examples/s, hr1 {rows['sft']['hr1']:.3f}", flush=True)
+    rows["sft"], speed["sft"] = trained(train_sft, sft, args.eval_users, args.seed)
+    print(f"sft: {speed['sft'][1]:.0f} s, {speed['sft'][0]:.2f} examples/s, hr1 {rows['sft']['hr1']:.3f}", flush=True)
     for loss in LOSSES:
         cfg = AlignConfig(**{**base.__dict__, "out": str(work / loss), "sft_run": sft.out, "loss": loss,
                              "lr": preset["align_lr"], "max_train": args.align_examples})
-        metrics, seconds = timed(align, cfg)
-        speed[loss] = (metrics["examples_per_s"], seconds)
-        rows[loss] = evaluate_run(cfg.out, args.eval_users, args.seed)
-        print(f"{loss}: {seconds:.0f} s, {metrics['examples_per_s']:.2f} examples/s, hr1 {rows[loss]['hr1']:.3f}", flush=True)
+        rows[loss], speed[loss] = trained(align, cfg, args.eval_users, args.seed)
+        print(f"{loss}: {speed[loss][1]:.0f} s, {speed[loss][0]:.2f} examples/s, hr1 {rows[loss]['hr1']:.3f}", flush=True)
     for name, r in rows.items():
         r["train_ex_per_s"], r["train_s"] = speed.get(name, (0.0, 0.0))
     columns = ("n", "hr1", "valid_ratio", "adherence", "avoidance", "least_preferred", "train_ex_per_s", "train_s")
@@ -142,7 +146,8 @@ def sweep(base: AlignConfig, sft_run: str, work: Path, args, lr: float) -> str:
 
     from _sweep import run_sweep, summarise
 
-    ray.init(num_cpus=2, include_dashboard=False, configure_logging=False)
+    # address="local": a cluster of its own, even when another one runs on the machine
+    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
     cfg = AlignConfig(**{**base.__dict__, "sft_run": sft_run, "loss": "recpo", "lr": lr, "max_valid": args.valid,
                          "epochs": 2, "max_train": args.sweep_examples})
     space = {"lam": tune.grid_search([0.5, 2.0]), "beta": tune.grid_search([0.1, 1.0])}

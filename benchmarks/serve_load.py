@@ -9,6 +9,9 @@ T seconds, per setting. Batching on: `@serve.batch` groups up to --max-batch-siz
 `Recommender.recommend` on one request in this process, single-threaded like a replica
 with num_cpus=1; Serve's added p50 = the 1-client, batching-off p50 minus that.
 Without --run it builds a random-weight Mender-Tok run folder (tests/_serving_run.py).
+Requests are drawn from --distinct bodies (random histories and preferences): with the
+default 50,000 nearly every request is new, so Mender-Tok's cache of frozen-encoder
+states rarely hits; --distinct 256 measures a workload of repeated queries.
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ def main() -> None:
     parser.add_argument("--wait-ms", type=float, default=2.0)
     parser.add_argument("--beam-size", type=int, default=20)
     parser.add_argument("--items", type=int, default=500, help="catalog size of the built run folder")
+    parser.add_argument("--distinct", type=int, default=50000, help="distinct request bodies, cycled")
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -141,7 +145,7 @@ def main() -> None:
         import pyarrow.parquet as pq
 
         item_ids = pq.read_table(Path(run_dir) / "semantic_ids.parquet", columns=["item_id"]).column(0).to_pylist()
-        bodies = _requests(item_ids, 256)
+        bodies = _requests(item_ids, args.distinct)
         direct = direct_latencies(Path(run_dir), bodies, args.seconds, args.beam_size)
         rows = [("direct call, 1 thread", 1, len(direct) / sum(direct), *_stats(direct), 0)]
         rows += serve_rows(Path(run_dir), bodies, args)
