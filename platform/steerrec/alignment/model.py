@@ -5,12 +5,14 @@ Sources (`ModelConfig.source`):
   trained on the prompts (`build_tokenizer`); tests and CPU benchmarks (trained from
   scratch, so its SFT trains every weight).
 - ``gguf``: Qwen2.5-Coder-0.5B-Instruct (Q4_K_M GGUF, `steerrec.llm.models`) dequantised
-  into a cached HF folder once (`dequantized`, needs the `gguf` package). On 2 CPU cores one step takes minutes.
+  into a cached HF folder once (`dequantized`, needs the `gguf` package).
 - ``hf``: any causal LM by hub name or folder, e.g. ``meta-llama/Meta-Llama-3-8B`` or
   ``Qwen/Qwen2-7B`` on a GPU cluster.
 
-Qwen 0.5B here: ``model.source=gguf lr=1e-5`` (LoRA SFT; ~80 s per batch-4 step on 2
-CPU cores, so figures with it need a GPU). A GPU run (an estimate, not measured: no GPU
+Qwen 0.5B here: ``model.source=gguf model.dtype=bfloat16 lr=1e-4`` (LoRA SFT; peft keeps
+the adapters in fp32): on 2 CPU cores ~0.4 SFT and ~0.25 alignment examples/s
+(benchmarks/alignment_movielens.py), enough to check the pipeline, not to reproduce the
+paper. A GPU run (an estimate, not measured: no GPU
 was lent): Llama-3-8B in bf16, LoRA r 8 / alpha 32 on q/k/v/o, ``model.source=hf
 model.name=meta-llama/Meta-Llama-3-8B model.dtype=bfloat16 use_gpu=true lr=1e-5
 batch_size=4 grad_accum=8`` on one 80 GB GPU (16 GB of weights). MovieLens-100k gives

@@ -186,8 +186,9 @@ class GenerativeRecommender(Persistent):
         EncoderDecoderCache); later calls feed only the newest token. The cross-attention
         keys and values over the encoder output are computed once per example, at the
         first step, instead of once per beam per step: with 20-30 beams over a few
-        hundred memory positions they were most of the search's work. The cache is updated in place, so
-        pass each call the state that the previous step or `reorder` returned.
+        hundred memory positions they were most of the search's work. The cache is
+        updated in place, so pass each call the state the previous step or `reorder`
+        returned.
         """
         cache = state.get("cache")
         if cache is None:
