@@ -24,7 +24,7 @@ logger = logging.getLogger(__name__)
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
-BEAM_ATTENTION = "steerrec_beams"  # the attention implementation of our T5 stacks (below)
+BEAM_ATTENTION = "steerrec_beams"  # the attention implementation of our T5 stacks (beam_attention_name)
 
 
 def beam_attention(module, query, key, value, attention_mask, **kwargs):
@@ -51,15 +51,16 @@ def beam_attention(module, query, key, value, attention_mask, **kwargs):
     return out.reshape(rows, 1, *out.shape[2:]), weights
 
 
-def _register_beam_attention() -> None:
+def beam_attention_name() -> str:
+    """Register `beam_attention` with transformers (idempotent) and return its name, for a
+    T5 config's `attn_implementation`. Called where a T5 stack is built, so importing this
+    module (SASRec does) does not import transformers."""
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
     AttentionInterface.register(BEAM_ATTENTION, beam_attention)
     AttentionMaskInterface.register(BEAM_ATTENTION, sdpa_mask)
-
-
-_register_beam_attention()
+    return BEAM_ATTENTION
 
 
 @dataclass
@@ -101,7 +102,7 @@ def t5_stack(cfg: T5StackConfig, vocab_size: int, is_decoder: bool):
         vocab_size=vocab_size, d_model=cfg.d_model, d_ff=cfg.d_ff, d_kv=cfg.d_kv, num_heads=cfg.num_heads,
         num_layers=cfg.num_layers, num_decoder_layers=cfg.num_layers, dropout_rate=cfg.dropout,
         is_decoder=is_decoder, is_encoder_decoder=is_decoder, use_cache=False,
-        pad_token_id=PAD, decoder_start_token_id=BOS, attn_implementation=BEAM_ATTENTION,
+        pad_token_id=PAD, decoder_start_token_id=BOS, attn_implementation=beam_attention_name(),
     )
     return T5Stack(t5_cfg)
 

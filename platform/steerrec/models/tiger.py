@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from steerrec.models.seq2seq import BEAM_ATTENTION, GenerativeRecommender, check_codebook_sizes, check_t5_sizes
+from steerrec.models.seq2seq import GenerativeRecommender, beam_attention_name, check_codebook_sizes, check_t5_sizes
 from steerrec.models.vocab import BOS, PAD, SemanticIdVocab
 
 
@@ -63,7 +63,7 @@ class Tiger(GenerativeRecommender, nn.Module):
             num_heads=config.num_heads, num_layers=config.num_layers,
             num_decoder_layers=config.num_decoder_layers, dropout_rate=config.dropout,
             pad_token_id=PAD, eos_token_id=None, decoder_start_token_id=BOS, use_cache=False,
-            attn_implementation=BEAM_ATTENTION,
+            attn_implementation=beam_attention_name(),
         )
         self.t5 = T5ForConditionalGeneration(t5_cfg)
 
