@@ -1,6 +1,6 @@
 """SFT then DPO, S-DPO, SimPO and RecPO on MovieLens-100k, with a RecPO lambda x beta sweep.
 
-    python benchmarks/alignment_movielens.py --work /tmp/alignbench            # Qwen 0.5B, ~75 min on 2 cores
+    python benchmarks/alignment_movielens.py --work /tmp/alignbench            # Qwen 0.5B, ~1 h on 2 idle cores
     python benchmarks/alignment_movielens.py --model tiny --work /tmp/tiny     # pipeline check, ~10 min
 
 --model qwen (default): Qwen2.5-Coder-0.5B-Instruct (the PyPI GGUF, dequantized once and
