@@ -101,6 +101,11 @@ def test_trie_mask_and_advance_batched_with_dead_beams():
     mask = trie.allowed_mask(nodes)
     assert mask.shape == (4, trie.vocab_size)
     assert [torch.nonzero(row).flatten().tolist() for row in mask] == [[0, 3], [5, 6], [], [4]]
+    assert trie.max_children == [2, 2, 2, 0]  # root {0, 3}; [0] {5, 6}; [0, 5] {10, 11}; leaves
+    ids, valid = trie.children(nodes)  # mixed depths: as wide as the widest node
+    assert ids.shape == valid.shape == (4, 2)
+    assert [trie.node_token[i[v]].tolist() for i, v in zip(ids, valid, strict=True)] == [[0, 3], [5, 6], [], [4]]
+    assert trie.children(nodes[1:2], depth=1)[0][0].tolist() == [trie.lookup([0, 5]), trie.lookup([0, 6])]
     moved = trie.advance(nodes, torch.tensor([3, 6, 0, 5]))
     assert moved.tolist() == [n3, trie.lookup([0, 6]), -1, -1]
     assert trie.item_of(torch.tensor([trie.lookup([0, 6, 8]), n0, -1])).tolist() == [2, -1, -1]

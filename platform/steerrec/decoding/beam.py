@@ -11,6 +11,10 @@ chosen so far. After each step the search calls `reorder(state, index)` with a L
 index of the rows each new beam continues (an expansion at the first step), e.g.
 `lambda s, i: s[i]` for a tensor state; with `reorder=None` the state is passed on as
 returned. Scores are sums of the model's log-probs; masking does not renormalise.
+
+With a trie, a step scores only each beam's children in the trie ([R, C], C = the widest
+branching at that depth) instead of masking all V tokens: the top-k then runs over
+n * C candidates rather than n * V, so constraining costs less than it saves.
 """
 
 from __future__ import annotations
@@ -51,7 +55,7 @@ def _search(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Run `depth` steps; returns tokens [B, n, depth], scores [B, n], trie nodes [B, n].
 
-    n = min(beam_size, the widest the search can get). Beams with score -inf are dead
+    n = min(beam_size, the widest the search can get: the vocabulary's, or the trie's). Beams with score -inf are dead
     (no valid continuation); their node is -1. Nodes are None without a trie.
     """
     B = batch_size
@@ -60,30 +64,38 @@ def _search(
     scores = torch.zeros(B, device=device)  # [R]
     nodes = torch.zeros(B, dtype=torch.long, device=device)  # [R] trie node of each beam
     n = 1  # beams per example
-    for _ in range(depth):
+    for level in range(depth):
         logp, state = step_fn(tokens, state)  # [R, V]
         V = logp.shape[-1]
         if logp.shape != (B * n, V):
             raise ValueError(
                 f"step_fn returned log_probs of shape {tuple(logp.shape)}, expected ({B * n}, V)"
             )
-        if trie is not None:
+        if logp.dtype in (torch.float16, torch.bfloat16):
+            logp = logp.float()  # sums of many half-precision log-probs lose the order
+        if trie is None:
+            C, step_logp = V, logp  # every token is a candidate
+        else:
             if V != trie.vocab_size:
                 raise ValueError(f"step_fn vocabulary {V} differs from the trie's {trie.vocab_size}")
             trie = trie.to(logp.device)
-            logp = logp.masked_fill(~trie.allowed_mask(nodes), float("-inf"))
-        if logp.dtype in (torch.float16, torch.bfloat16):
-            logp = logp.float()  # sums of many half-precision log-probs lose the order
-        cand = (scores.to(logp)[:, None] + logp).view(B, n * V)  # [B, n*V]
-        width = min(beam_size, n * V)
+            # score only each beam's children: [R, C] with C = the level's widest branching
+            children, valid = trie.children(nodes.to(logp.device), level)
+            C = children.shape[1]
+            child_tokens = trie.node_token[children]
+            step_logp = logp.gather(1, child_tokens).masked_fill(~valid, float("-inf"))
+        cand = (scores.to(logp)[:, None] + step_logp).view(B, n * C)  # [B, n*C]
+        width = min(beam_size, n * C)
         top, flat = cand.topk(width, dim=1)  # [B, width], sorted best first
-        src = (torch.arange(B, device=logp.device)[:, None] * n + flat // V).view(-1)  # [B*width]
-        chosen = (flat % V).view(-1)  # [B*width]
-        tokens = torch.cat([tokens.to(logp.device)[src], chosen[:, None]], dim=1)
+        src = (torch.arange(B, device=logp.device)[:, None] * n + flat // C).view(-1)  # [B*width]
         scores = top.view(-1)
-        if trie is not None:
-            nodes = trie.advance(nodes.to(logp.device)[src], chosen)
-            nodes = torch.where(torch.isneginf(scores), torch.full_like(nodes, -1), nodes)
+        if trie is None:
+            chosen = (flat % V).view(-1)  # [B*width]
+        else:
+            picked = children.view(B, n * C).gather(1, flat).view(-1)  # [B*width] child node ids
+            chosen = child_tokens.view(B, n * C).gather(1, flat).view(-1)
+            nodes = torch.where(torch.isneginf(scores), torch.full_like(picked, -1), picked)
+        tokens = torch.cat([tokens.to(logp.device)[src], chosen[:, None]], dim=1)
         if reorder is not None:
             state = reorder(state, src)
         n = width

@@ -6,7 +6,8 @@ breadth-first and, within a level, in lexicographic order of their prefixes (roo
 which gives two flat arrays that answer every lookup for a whole batch of beams:
 
 - children of node n are the contiguous ids child_start[n] .. child_start[n] +
-  child_count[n] - 1, so the allowed-token mask of M beams costs O(M * branching);
+  child_count[n] - 1, so the children of M beams at depth d are one gather of
+  [M, max_children[d]] ids: beam search scores only those, never a [M, V] mask;
 - edge_key[i - 1] = parent(i) * V + token(i) is strictly increasing in i, so the child
   reached by a token is one `searchsorted`, O(M log n_nodes).
 
@@ -84,6 +85,12 @@ class PrefixTrie:
         ids = torch.arange(n_nodes, device=parents.device)
         self.child_start = torch.searchsorted(parents, ids) + 1  # [n_nodes]; parents[i] is node i + 1's
         self.edge_key = parents * self.vocab_size + node_token[1:]  # [n_nodes - 1], increasing
+        depth = torch.zeros(n_nodes, dtype=torch.long, device=parents.device)
+        for _ in range(self.depth):  # BFS order: a parent's depth is final before its children's
+            depth[1:] = depth[parents] + 1
+        widest = torch.zeros(self.depth + 1, dtype=torch.long, device=parents.device)
+        widest.scatter_reduce_(0, depth, self.child_count, reduce="amax")
+        self.max_children = widest.tolist()  # [L + 1] most children of a node at each depth
 
     @classmethod
     def from_codes(
@@ -162,19 +169,30 @@ class PrefixTrie:
         """[n] root node ids."""
         return torch.zeros(n, dtype=torch.long, device=self.device)
 
+    def children(self, nodes: torch.Tensor, depth: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Child node ids [M, C] of each node and a validity mask [M, C].
+
+        C is the most children a node at `depth` has (all `nodes` must be at that depth,
+        as the beams of one search step are), or at any depth when `depth` is None. Row m
+        holds node m's children in token order, then padding (valid False; its id is a
+        real node, so it can be indexed, but means nothing). A dead beam (-1) has none.
+        """
+        nodes = nodes.reshape(-1)
+        width = max(self.max_children) if depth is None else self.max_children[depth]
+        safe = nodes.clamp(min=0)
+        within = torch.arange(max(width, 1), device=nodes.device)  # [C]
+        counts = torch.where(nodes >= 0, self.child_count[safe], torch.zeros_like(safe))  # [M]
+        valid = within[None, :] < counts[:, None]  # [M, C]
+        ids = (self.child_start[safe][:, None] + within[None, :]).clamp(max=self.n_nodes - 1)
+        return ids, valid
+
     def allowed_mask(self, nodes: torch.Tensor) -> torch.Tensor:
         """[M, V] bool: True where the token extends the beam's prefix to a catalog prefix."""
-        nodes = nodes.reshape(-1)
-        live = nodes >= 0
-        safe = nodes.clamp(min=0)
-        counts = torch.where(live, self.child_count[safe], torch.zeros_like(safe))  # [M]
-        rows = torch.repeat_interleave(torch.arange(nodes.shape[0], device=nodes.device), counts)
-        first = torch.cumsum(counts, 0) - counts  # [M] start of each row's run
-        within = torch.arange(rows.shape[0], device=nodes.device) - first[rows]
-        children = self.child_start[safe][rows] + within  # [sum(counts)]
-        mask = torch.zeros(nodes.shape[0], self.vocab_size, dtype=torch.bool, device=nodes.device)
-        mask[rows, self.node_token[children]] = True
-        return mask
+        ids, valid = self.children(nodes)
+        mask = torch.zeros(ids.shape[0], self.vocab_size + 1, dtype=torch.bool, device=ids.device)
+        tokens = torch.where(valid, self.node_token[ids], self.vocab_size)  # padding -> spare column
+        mask.scatter_(1, tokens, True)
+        return mask[:, : self.vocab_size]
 
     def advance(self, nodes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """[M] child reached from each node by its token, -1 where there is none."""
