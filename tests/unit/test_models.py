@@ -140,6 +140,19 @@ def test_history_keeps_most_recent_items_right_padded():
     np.testing.assert_array_equal(out[1], np.concatenate([ITEM_TOKENS[5], [PAD] * 3]))
 
 
+def test_tiger_encodes_only_the_used_width():
+    model = _tiger().eval()
+    history = _tiger_batch()["history"][:3]  # padded to max_history = 4 items; the longest here has 3
+    used = 3 * 3
+    assert history.shape[1] == 4 * 3 and (history[:, used:] == PAD).all()
+    with torch.no_grad():
+        out = model.encode({"history": history})
+        mask = history != PAD
+        full = model.t5.encoder(input_ids=history, attention_mask=mask.long()).last_hidden_state
+    assert out["memory"].shape[1] == out["mask"].shape[1] == used
+    torch.testing.assert_close(out["memory"], full[:, :used])  # padding was masked: same states
+
+
 def test_seq2seq_loss_hand_worked():
     logits = torch.zeros(2, 1, 2)
     labels = torch.tensor([[0], [1]])

@@ -72,6 +72,10 @@ class Tiger(GenerativeRecommender, nn.Module):
         width = self.config.max_history * self.vocab.n_levels
         if history.shape[1] > width:
             raise ValueError(f"history has {history.shape[1]} tokens; tiger.max_history allows {width}")
+        # histories are padded to max_history items: drop the trailing columns that are padding
+        # in every row (masked anyway), so a batch of short histories encodes as short
+        used = torch.nonzero((history != PAD).any(0))
+        history = history[:, : int(used[-1]) + 1 if len(used) else 1]
         mask = history != PAD
         memory = self.t5.encoder(input_ids=history, attention_mask=mask.long()).last_hidden_state
         return {"memory": memory, "mask": mask}
