@@ -10,6 +10,7 @@ STAMP := $(VENV)/.steerrec-installed
 TORCH_INDEX_URL ?=
 PIP_INDEX_ARGS := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
 ENGINE ?= truth
+INGRESS ?= proxy
 export RAY_USAGE_STATS_ENABLED := 0
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
@@ -30,7 +31,7 @@ test: $(STAMP) lint
 	$(PY) -m pytest tests -q
 
 demo: $(STAMP)
-	$(PY) jobs/demo.py --engine $(ENGINE)
+	$(PY) jobs/demo.py --engine $(ENGINE) --ingress $(INGRESS)
 
 fetch-model: $(STAMP)
 	$(PY) -m steerrec.llm.models fetch

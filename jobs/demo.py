@@ -3,6 +3,7 @@ five-axis table, then the steerable recommender on Ray Serve until Ctrl-C.
 
     python jobs/demo.py                      # the world's true preferences (and says so)
     python jobs/demo.py --engine local       # preferences from the local CPU LLM (few users)
+    python jobs/demo.py --ingress haproxy    # Serve's HAProxy ingress (steerrec.serving.ingress)
 
 Not a `ray job submit` entry point: it starts its own local Ray and serves from it.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from steerrec.config import load
 from steerrec.logging_utils import setup_logging
 from steerrec.pipeline import PipelineConfig, format_summary, run_pipeline
+from steerrec.serving.ingress import INGRESSES, use_haproxy_ingress
 
 REPO = Path(__file__).resolve().parents[1]
 SERVABLE = ("mender_tok", "tiger")
@@ -30,8 +32,13 @@ def main() -> None:
     parser.add_argument("--limit-users", type=int, default=30, help="users the local LLM writes preferences for")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--no-serve", action="store_true", help="stop after the table")
+    parser.add_argument("--ingress", choices=INGRESSES, default="proxy",
+                        help="haproxy: lower latency and more throughput, but replica ports bind to all "
+                             "interfaces (see steerrec.serving.ingress)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the pipeline config")
     args = parser.parse_args()
+    if args.ingress == "haproxy":  # before Ray starts and before Serve is imported
+        use_haproxy_ingress()
     setup_logging()
     overrides = list(args.overrides)
     if args.engine == "local":

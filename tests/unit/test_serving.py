@@ -186,3 +186,11 @@ def test_load_run_errors_name_the_problem(run_dir, tmp_path):
         load_run(broken)
     with pytest.raises(ValueError, match="beam_size must be an int >= 1, got 0"):
         Recommender(load_run(run_dir), beam_size=0)
+
+
+def test_haproxy_ingress_variables_keep_what_the_user_set():
+    from steerrec.serving.ingress import HAPROXY_ENV, use_haproxy_ingress
+
+    env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}
+    assert use_haproxy_ingress(env) == {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}
+    assert set(HAPROXY_ENV) == set(env)
