@@ -121,7 +121,7 @@ def serve_rows(run_dir: Path, bodies: list[dict], args) -> list[tuple]:
         for batching, size, wait in (("on", args.max_batch_size, args.wait_ms / 1000), ("off", 1, 0.0)):
             app = SteerrecApp.options(ray_actor_options={"num_cpus": 1})
             serve.run(app.bind(run_dir=str(run_dir), beam_size=args.beam_size, max_batch_size=size,
-                               batch_wait_timeout_s=wait), name="bench")
+                               batch_wait_timeout_s=wait, cpus=[1] if args.pin else None), name="bench")
             url = f"http://127.0.0.1:{port}/v1/recommend"
             asyncio.run(_load(url, bodies, 1, 1.0))  # warm-up
             for clients in args.clients:
@@ -148,6 +148,9 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=20)
     parser.add_argument("--items", type=int, default=500, help="catalog size of the built run folder")
     parser.add_argument("--distinct", type=int, default=50000, help="distinct request bodies, cycled")
+    parser.add_argument("--pin", action="store_true",
+                        help="the replica alone on core 1, everything else (this load generator, Ray, the "
+                             "proxy) on core 0; without it all share every core")
     parser.add_argument("--gap-ms", type=float, default=5.0,
                         help="idle time between the calls of the paced direct row (a Serve round trip leaves "
                              "the replica idle about this long between requests of one client)")
@@ -155,6 +158,8 @@ def main() -> None:
                         help="Serve's Python proxy, or HAProxy straight to the replica with user code on its "
                              "main loop (steerrec.serving.ingress)")
     args = parser.parse_args()
+    if args.pin:  # this process and the Ray it starts (daemons, proxy, HAProxy) on core 0; the replica pins to 1
+        os.sched_setaffinity(0, {0})
     if args.ingress == "haproxy":  # read by Serve at import, here and in the Ray processes this one starts
         use_haproxy_ingress()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -186,7 +191,7 @@ def main() -> None:
 
 
 def _print(rows: list[tuple], args) -> None:
-    print(f"ingress: {args.ingress}; beam {args.beam_size}; {args.distinct} distinct bodies; {args.seconds:g} s per row")
+    print(f"ingress: {args.ingress}; {'replica pinned to core 1, the rest to 0' if args.pin else 'no pinning'}; beam {args.beam_size}; {args.distinct} distinct bodies; {args.seconds:g} s per row")
     print(f"{'setting':24} {'clients':>7} {'QPS':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
           f" {'handler p50':>11}")
     for name, clients, qps, p50, p95, p99, errors, handler in rows:

@@ -64,6 +64,25 @@ def _unprocessable(status: int, loc: list, msg: str, kind: str) -> HTTPException
     return HTTPException(status, detail=[{"loc": loc, "msg": msg, "type": kind}])
 
 
+def pin_process(cpus: list[int]) -> None:
+    """Pin every thread of this process to `cpus` (threads started later inherit it).
+
+    Ray schedules CPUs as counts, not cores: a replica's threads float over the node's cores
+    and share them with the proxy, Ray's daemons and anything else there. Pinned to cores of
+    its own, its caches stay warm between requests (benchmarks/serve_load.py --pin).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        raise RuntimeError("cpus: pinning needs os.sched_setaffinity (Linux)")
+    wanted = set(cpus)
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            os.sched_setaffinity(int(tid), wanted)
+        except ProcessLookupError:  # the thread ended meanwhile
+            pass
+        except OSError as exc:
+            raise ValueError(f"cpus: cannot pin to {sorted(wanted)} on a node with {os.cpu_count()} cores") from exc
+
+
 KEY = [Security(require_key)]
 NOT_FOUND = {404: {"description": "unknown user"}}
 
@@ -72,7 +91,9 @@ NOT_FOUND = {404: {"description": "unknown user"}}
 @serve.ingress(api)
 class SteerrecApp:
     def __init__(self, run_dir: str, beam_size: int = BEAM_SIZE, max_batch_size: int = 16,
-                 batch_wait_timeout_s: float = 0.002, device: str = "cpu") -> None:
+                 batch_wait_timeout_s: float = 0.002, device: str = "cpu", cpus: list[int] | None = None) -> None:
+        if cpus:
+            pin_process(cpus)
         self.rec = Recommender.from_run(run_dir, beam_size=beam_size, device=device)
         self._recommend_batch.set_max_batch_size(max_batch_size)
         self._recommend_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
@@ -133,6 +154,8 @@ class AppArgs(BaseModel):
     max_batch_size: int = Field(16, ge=1)
     batch_wait_timeout_s: float = Field(0.002, ge=0)
     device: str = "cpu"
+    cpus: list[int] | None = Field(None, description="pin the replica to these cores (Linux); for a node whose "
+                                                     "cores it may own, with one replica per node")
 
 
 def build_app(args: AppArgs) -> Application:

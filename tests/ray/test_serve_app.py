@@ -49,7 +49,8 @@ def base_url(ray_session, run_dir):
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     small = {"num_cpus": 0}
-    open_app = app.SteerrecApp.options(ray_actor_options=small).bind(run_dir=str(run_dir), batch_wait_timeout_s=0.02)
+    open_app = app.SteerrecApp.options(ray_actor_options=small).bind(
+        run_dir=str(run_dir), batch_wait_timeout_s=0.02, cpus=[min(os.sched_getaffinity(0))])  # a pinned replica
     keyed = app.SteerrecApp.options(
         name="SteerrecAppKeyed",
         ray_actor_options={**small, "runtime_env": {"env_vars": {app.API_KEY_ENV: KEY}}},
@@ -197,6 +198,29 @@ def test_web_page_shows_steered_and_unsteered_lists(base_url):
         assert len(steered) == len(unsteered) == 7 and n_history >= 2
         assert "mender_tok" in page.inner_text("#steered-meta")
         browser.close()
+
+
+def test_pin_process_pins_every_thread_and_names_bad_cores():
+    """pin_process moves threads that already run, not only the calling one; a core the node lacks is a ValueError."""
+    import threading
+
+    sys.path.insert(0, str(REPO))
+    app = importlib.import_module("serve.app")
+    before = os.sched_getaffinity(0)
+    core = min(before)
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        app.pin_process([core])
+        assert os.sched_getaffinity(0) == {core} and os.sched_getaffinity(worker.native_id) == {core}
+        with pytest.raises(ValueError, match=r"cpus: cannot pin to \[4096\]"):
+            app.pin_process([4096])
+    finally:
+        app.pin_process(sorted(before))
+        stop.set()
+        worker.join()
+    assert os.sched_getaffinity(0) == before
 
 
 def test_serve_config_is_valid_and_builds(run_dir):
