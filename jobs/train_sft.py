@@ -12,34 +12,14 @@ last checkpoint. `--eval-users N` evaluates on the test users afterwards (result
 from __future__ import annotations
 
 import argparse
-import json
-import os
-from pathlib import Path
 
-from steerrec.alignment.evaluate import evaluate_run
-from steerrec.alignment.train import AlignConfig, fit_sft
-from steerrec.config import load
-from steerrec.logging_utils import setup_logging
+from steerrec.alignment.cli import add_run_args, run_job
+from steerrec.alignment.train import fit_sft
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", required=True, help="dataset folder from jobs/prepare_data.py")
-    parser.add_argument("--out", required=True, help="run folder")
-    parser.add_argument("--config", help="AlignConfig YAML")
-    parser.add_argument("--storage", help="Ray Train storage (default: <out>/ray)")
-    parser.add_argument("--eval-users", type=int, default=0, help="evaluate on this many test users (0: skip)")
-    parser.add_argument("overrides", nargs="*", help="key=value overrides")
-    args = parser.parse_args()
-    setup_logging()
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    out = str(Path(args.out).absolute())
-    flags = {"data": str(Path(args.data).absolute()), "out": out}
-    cfg = load(AlignConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
-    result = fit_sft(cfg, args.storage or f"{out}/ray", name="sft")
-    print(json.dumps(result.metrics, indent=1))
-    if args.eval_users:
-        print(json.dumps(evaluate_run(out, args.eval_users, cfg.seed), indent=1))
+    args = add_run_args(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args()
+    run_job(args, fit_sft, "sft")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Shared test helpers: where the real datasets are, and a clear skip when they are not."""
+"""Shared test helpers: where the real datasets are (a clear skip when they are not), one torch thread."""
 
 from __future__ import annotations
 
@@ -20,3 +20,17 @@ def dataset_dir(name: str) -> Path:
             "beside the repository (or STEERREC_SHARED_DATASETS pointing at it)"
         )
     return path
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread (and do not fight other processes for cores).
+
+    A module opts in with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -16,6 +16,8 @@ from steerrec.models.seq2seq import T5StackConfig, seq2seq_loss, shift_right
 from steerrec.models.tiger import Tiger, TigerConfig
 from steerrec.models.vocab import BOS, PAD, SemanticIdVocab, item_lookup, item_tokens_to_index
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
 CODEBOOKS = [4, 4, 3]
 CODES = np.array([[0, 1, 0], [0, 1, 1], [1, 2, 0], [2, 0, 0], [3, 3, 2], [1, 0, 1]])
 HISTORIES = [[0, 1], [2], [3, 4, 5], [5, 0, 1, 2]]
@@ -35,15 +37,6 @@ def _tiger() -> Tiger:
 def _tiger_batch() -> dict:
     return {"history": torch.tensor(VOCAB.encode_history(HISTORIES, ITEM_TOKENS, 4)),
             "target": torch.tensor(ITEM_TOKENS[NEXT])}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight other processes for cores)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

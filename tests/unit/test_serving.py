@@ -15,13 +15,7 @@ from _serving_run import build_run
 from steerrec.serving import Recommender, RecommendRequest, RequestError, UnknownUserError, load_run
 from steerrec.serving.schemas import MAX_HISTORY, MAX_K, MAX_PREFERENCE_CHARS, MAX_PREFERENCES
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
