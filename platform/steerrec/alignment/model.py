@@ -222,9 +222,11 @@ def _shared_prompt_logps(model, prompt: list[int], cands: list[list[int]]):
     """[C, L] token log-probs and mask of C candidates after one prompt, prompt KV reused."""
     import torch
 
+    from steerrec.models.seq2seq import cache_arg
+
     device = _device(model)
     out = model(input_ids=torch.tensor([prompt], device=device), use_cache=True, logits_to_keep=1)
-    cache = out.past_key_values
+    cache = getattr(out, cache_arg())
     cache.batch_repeat_interleave(len(cands))
     length, p = max(map(len, cands)), len(prompt)
     ids = torch.zeros(len(cands), length, dtype=torch.long)
@@ -234,7 +236,7 @@ def _shared_prompt_logps(model, prompt: list[int], cands: list[list[int]]):
     ids, mask = ids.to(device), mask.to(device)
     attn = torch.cat([torch.ones(len(cands), p, dtype=torch.long, device=device), mask.long()], dim=1)
     pos = (p + torch.arange(length, device=device))[None].expand(len(cands), -1)
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, past_key_values=cache).logits
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, **{cache_arg(): cache}).logits
     first = out.logits[:, -1:].expand(len(cands), -1, -1)  # [C, 1, V] predicts each first token
     logits = torch.cat([first, logits[:, :-1]], dim=1)  # [C, L, V]
     logps = torch.log_softmax(logits.float(), dim=-1).gather(2, ids[:, :, None])[:, :, 0]

@@ -27,6 +27,7 @@ from steerrec.models.seq2seq import (
     CONFIG_FILE,
     GenerativeRecommender,
     T5StackConfig,
+    cache_arg,
     check_codebook_sizes,
     check_t5_sizes,
     load_weights,
@@ -145,8 +146,8 @@ class _SemanticIdDecoding(GenerativeRecommender, nn.Module):
 
     def decode_step(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, cache):
         out = self.decoder(input_ids=inputs, encoder_hidden_states=memory, encoder_attention_mask=mask.long(),
-                           past_key_values=cache, use_cache=True)
-        return self.lm_head(out.last_hidden_state), out.past_key_values
+                           use_cache=True, **{cache_arg(): cache})
+        return self.lm_head(out.last_hidden_state), getattr(out, cache_arg())
 
 
 class MenderTok(_SemanticIdDecoding):

@@ -7,6 +7,8 @@ the L semantic-ID tokens of the next item with a decoder that cross-attends to `
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +63,16 @@ def beam_attention_name() -> str:
     AttentionInterface.register(BEAM_ATTENTION, beam_attention)
     AttentionMaskInterface.register(BEAM_ATTENTION, sdpa_mask)
     return BEAM_ATTENTION
+
+
+@functools.cache
+def cache_arg() -> str:
+    """What the installed transformers calls a model's KV cache, as forward argument and as
+    output field: `cache` in 5.x (where `past_key_values` warns, and goes in 5.40),
+    `past_key_values` before. Pass `**{cache_arg(): cache}`, read `getattr(out, cache_arg())`."""
+    from transformers.models.t5.modeling_t5 import T5Stack
+
+    return "cache" if "cache" in inspect.signature(T5Stack.forward).parameters else "past_key_values"
 
 
 @dataclass

@@ -17,7 +17,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from steerrec.models.seq2seq import GenerativeRecommender, beam_attention_name, check_codebook_sizes, check_t5_sizes
+from steerrec.models.seq2seq import (
+    GenerativeRecommender,
+    beam_attention_name,
+    cache_arg,
+    check_codebook_sizes,
+    check_t5_sizes,
+)
 from steerrec.models.vocab import BOS, PAD, SemanticIdVocab
 
 
@@ -86,5 +92,5 @@ class Tiger(GenerativeRecommender, nn.Module):
 
     def decode_step(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, cache):
         out = self.t5(encoder_outputs=(memory,), attention_mask=mask.long(), decoder_input_ids=inputs,
-                      past_key_values=cache, use_cache=True)
-        return out.logits, out.past_key_values
+                      use_cache=True, **{cache_arg(): cache})
+        return out.logits, getattr(out, cache_arg())
