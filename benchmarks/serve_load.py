@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/serve_load.py --seconds 10 --clients 1,4,16
     .venv/bin/python benchmarks/serve_load.py --run runs/mender_tok     # a real run folder
-    .venv/bin/python benchmarks/serve_load.py --run runs/tiger --ingress haproxy
+    .venv/bin/python benchmarks/serve_load.py --run runs/tiger --ingress haproxy --pin --out /tmp/load
 
 N clients (asyncio + aiohttp, one process on the same machine) each send one POST
 /v1/recommend at a time for T seconds, per setting. Batching on: `@serve.batch` groups up
@@ -154,6 +154,9 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=5.0,
                         help="idle time between the calls of the paced direct row (a Serve round trip leaves "
                              "the replica idle about this long between requests of one client)")
+    parser.add_argument("--out", type=Path,
+                        help="folder for serve_load.json (settings and rows) and serve_load.png (QPS and "
+                             "p50/p95 against clients, batching on and off)")
     parser.add_argument("--ingress", choices=INGRESSES, default="proxy",
                         help="Serve's Python proxy, or HAProxy straight to the replica with user code on its "
                              "main loop (steerrec.serving.ingress)")
@@ -188,6 +191,50 @@ def main() -> None:
                 (f"direct, {args.gap_ms:g} ms apart", 1, len(paced) / (sum(paced) + gap * len(paced)),
                  *_stats(paced), 0, NAN), *served]
     _print(rows, args)
+    if args.out:
+        _save(rows, args)
+
+
+COLUMNS = ("setting", "clients", "qps", "p50_ms", "p95_ms", "p99_ms", "errors", "handler_p50_ms")
+
+
+def _save(rows: list[tuple], args) -> None:
+    """serve_load.json and serve_load.png in args.out (each written to a temporary name, then renamed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    settings = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "out"}
+    rows_json = [{k: None if isinstance(v, float) and v != v else v for k, v in zip(COLUMNS, row)} for row in rows]
+    tmp = args.out / "serve_load.json.tmp"  # NaN (no handler time) as null: strict JSON
+    tmp.write_text(json.dumps({"settings": settings, "rows": rows_json}, indent=1, allow_nan=False))
+    tmp.replace(args.out / "serve_load.json")
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for batching, color in (("on", "#4c72b0"), ("off", "#dd8452")):
+        serve = sorted((r for r in rows if r[0] == f"serve, batching {batching}"), key=lambda r: r[1])
+        clients = [r[1] for r in serve]
+        left.plot(clients, [r[2] for r in serve], "o-", color=color, label=f"batching {batching}")
+        right.plot(clients, [r[3] for r in serve], "o-", color=color, label=f"p50, batching {batching}")
+        right.plot(clients, [r[4] for r in serve], "o--", color=color, alpha=0.6, label=f"p95, batching {batching}")
+    left.axhline(rows[0][2], color="grey", lw=1, ls=":", label="direct call, 1 thread")
+    right.axhline(rows[0][3], color="grey", lw=1, ls=":", label="direct call p50")
+    for ax, ylabel in ((left, "requests / s"), (right, "latency ms")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(args.clients, [str(c) for c in args.clients])
+        ax.set_xlabel("concurrent clients")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
+    pin = ", pinned" if args.pin else ""
+    fig.suptitle(f"{Path(str(args.run or 'random Mender-Tok')).name}: ingress {args.ingress}{pin}, beam {args.beam_size}")
+    fig.tight_layout()
+    tmp = args.out / "serve_load.png.tmp"
+    fig.savefig(str(tmp), format="png", dpi=110)
+    plt.close(fig)
+    tmp.replace(args.out / "serve_load.png")
+    print(f"wrote {args.out / 'serve_load.json'} and {args.out / 'serve_load.png'}")
 
 
 def _print(rows: list[tuple], args) -> None:
