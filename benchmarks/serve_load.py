@@ -161,6 +161,8 @@ def main() -> None:
                         help="Serve's Python proxy, or HAProxy straight to the replica with user code on its "
                              "main loop (steerrec.serving.ingress)")
     args = parser.parse_args()
+    if args.pin and not {0, 1} <= os.sched_getaffinity(0):
+        parser.error(f"--pin needs cores 0 and 1; this process may use {sorted(os.sched_getaffinity(0))}")
     if args.pin:  # this process and the Ray it starts (daemons, proxy, HAProxy) on core 0; the replica pins to 1
         os.sched_setaffinity(0, {0})
     if args.ingress == "haproxy":  # read by Serve at import, here and in the Ray processes this one starts
