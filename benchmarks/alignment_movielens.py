@@ -44,18 +44,32 @@ def prepared(work: Path, data: str | None) -> str:
     if not (out / "manifest.json").is_file():
         from steerrec.data.prepare import PrepareConfig, prepare
 
-        prepare(PrepareConfig(format="movielens", input=str(REPO.parent / "shared/datasets/movielens_100k"), out=str(out)))
+        prepare(
+            PrepareConfig(format="movielens", input=str(REPO.parent / "shared/datasets/movielens_100k"), out=str(out))
+        )
     return str(out)
 
 
 # per model: SFT (lr, batch, full fine-tuning, prompt tokens in the loss), alignment lr, defaults
 PRESETS = {
-    "qwen": {"sft": {"lr": 1e-4, "batch_size": 4, "full_finetune": False, "sft_prompt_loss": False},
-             "align_lr": 5e-5, "sft_examples": 160, "align_examples": 64, "eval_users": 50, "valid": 24,
-             "sweep_examples": 24},
-    "tiny": {"sft": {"lr": 3e-3, "batch_size": 16, "full_finetune": True, "sft_prompt_loss": True},
-             "align_lr": 1e-3, "sft_examples": 3000, "align_examples": 400, "eval_users": 200, "valid": 100,
-             "sweep_examples": 150},
+    "qwen": {
+        "sft": {"lr": 1e-4, "batch_size": 4, "full_finetune": False, "sft_prompt_loss": False},
+        "align_lr": 5e-5,
+        "sft_examples": 160,
+        "align_examples": 64,
+        "eval_users": 50,
+        "valid": 24,
+        "sweep_examples": 24,
+    },
+    "tiny": {
+        "sft": {"lr": 3e-3, "batch_size": 16, "full_finetune": True, "sft_prompt_loss": True},
+        "align_lr": 1e-3,
+        "sft_examples": 3000,
+        "align_examples": 400,
+        "eval_users": 200,
+        "valid": 100,
+        "sweep_examples": 150,
+    },
 }
 
 
@@ -63,10 +77,23 @@ def base_config(args, data: str) -> AlignConfig:
     if args.model == "qwen":
         model = ModelConfig(source="gguf", dtype="bfloat16")
     else:
-        model = ModelConfig(hidden_size=args.hidden, num_layers=args.layers, num_heads=4,
-                            intermediate_size=4 * args.hidden, vocab_size=4096)
-    return AlignConfig(data=data, model=model, examples=AlignmentDataConfig(), threads=args.threads,
-                       max_valid=0, max_new_tokens=24, seed=args.seed, batch_size=4)
+        model = ModelConfig(
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            num_heads=4,
+            intermediate_size=4 * args.hidden,
+            vocab_size=4096,
+        )
+    return AlignConfig(
+        data=data,
+        model=model,
+        examples=AlignmentDataConfig(),
+        threads=args.threads,
+        max_valid=0,
+        max_new_tokens=24,
+        seed=args.seed,
+        batch_size=4,
+    )
 
 
 def trained(fn, cfg: AlignConfig, eval_users: int, seed: int) -> tuple[dict, tuple[float, float]]:
@@ -121,16 +148,32 @@ def main() -> None:
     rows["sft"], speed["sft"] = trained(train_sft, sft, args.eval_users, args.seed)
     print(f"sft: {speed['sft'][1]:.0f} s, {speed['sft'][0]:.2f} examples/s, hr1 {rows['sft']['hr1']:.3f}", flush=True)
     for loss in LOSSES:
-        cfg = AlignConfig(**{**base.__dict__, "out": str(work / loss), "sft_run": sft.out, "loss": loss,
-                             "lr": preset["align_lr"], "max_train": args.align_examples})
+        cfg = AlignConfig(
+            **{
+                **base.__dict__,
+                "out": str(work / loss),
+                "sft_run": sft.out,
+                "loss": loss,
+                "lr": preset["align_lr"],
+                "max_train": args.align_examples,
+            }
+        )
         rows[loss], speed[loss] = trained(align, cfg, args.eval_users, args.seed)
-        print(f"{loss}: {speed[loss][1]:.0f} s, {speed[loss][0]:.2f} examples/s, hr1 {rows[loss]['hr1']:.3f}", flush=True)
+        print(
+            f"{loss}: {speed[loss][1]:.0f} s, {speed[loss][0]:.2f} examples/s, hr1 {rows[loss]['hr1']:.3f}", flush=True
+        )
     for name, r in rows.items():
         r["train_ex_per_s"], r["train_s"] = speed.get(name, (0.0, 0.0))
     columns = ("n", "hr1", "valid_ratio", "adherence", "avoidance", "least_preferred", "train_ex_per_s", "train_s")
-    model = "Qwen2.5-Coder-0.5B-Instruct (bf16, LoRA)" if args.model == "qwen" else f"tiny Llama {args.hidden}x{args.layers} from scratch"
-    print(f"\nMovieLens-100k, {model}, SFT {args.sft_examples} / align {args.align_examples} examples, "
-          f"test users {args.eval_users}\n")
+    model = (
+        "Qwen2.5-Coder-0.5B-Instruct (bf16, LoRA)"
+        if args.model == "qwen"
+        else f"tiny Llama {args.hidden}x{args.layers} from scratch"
+    )
+    print(
+        f"\nMovieLens-100k, {model}, SFT {args.sft_examples} / align {args.align_examples} examples, "
+        f"test users {args.eval_users}\n"
+    )
     print(results_table(rows, columns))
     plot(rows, work / "alignment_movielens.png")
     (work / "results.json").write_text(json.dumps(rows, indent=1, default=float))
@@ -141,15 +184,24 @@ def main() -> None:
 def sweep(base: AlignConfig, sft_run: str, work: Path, args, lr: float) -> str:
     """RecPO lambda x beta, 2 epochs each, ASHA on valid HR@1 (one trial at a time)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    from _sweep import run_sweep, summarise
+
     import ray
     from ray import tune
 
-    from _sweep import run_sweep, summarise
-
     # address="local": a cluster of its own, even when another one runs on the machine
     ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
-    cfg = AlignConfig(**{**base.__dict__, "sft_run": sft_run, "loss": "recpo", "lr": lr, "max_valid": args.valid,
-                         "epochs": 2, "max_train": args.sweep_examples})
+    cfg = AlignConfig(
+        **{
+            **base.__dict__,
+            "sft_run": sft_run,
+            "loss": "recpo",
+            "lr": lr,
+            "max_valid": args.valid,
+            "epochs": 2,
+            "max_train": args.sweep_examples,
+        }
+    )
     space = {"lam": tune.grid_search([0.5, 2.0]), "beta": tune.grid_search([0.1, 1.0])}
     start = time.perf_counter()
     results = run_sweep(cfg, space, work / "sweeps", "recpo_lam_beta", cpus_per_trial=1, max_concurrent=1)

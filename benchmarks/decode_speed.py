@@ -41,8 +41,10 @@ def train(model: Tiger, item_tokens: np.ndarray, n_items: int, steps: int, rng: 
     model.train()
     for _ in range(steps):
         hist, target = queries(n_items, 64, 5, rng)
-        batch = {"history": torch.as_tensor(model.vocab.encode_history(hist, item_tokens, 5)),
-                 "target": torch.as_tensor(item_tokens[target])}
+        batch = {
+            "history": torch.as_tensor(model.vocab.encode_history(hist, item_tokens, 5)),
+            "target": torch.as_tensor(item_tokens[target]),
+        }
         loss = model(batch)
         opt.zero_grad()
         loss.backward()
@@ -81,8 +83,19 @@ def main() -> None:
     rng = np.random.default_rng(0)
     codes = catalog(args.items, args.codebook, 0)
     sizes = [args.codebook] * 3 + [int(codes[:, 3].max()) + 1]
-    model = Tiger(TigerConfig(codebook_sizes=sizes, max_history=5, num_layers=2, num_decoder_layers=2,
-                              d_model=64, d_ff=256, num_heads=4, d_kv=16, dropout=0.0))
+    model = Tiger(
+        TigerConfig(
+            codebook_sizes=sizes,
+            max_history=5,
+            num_layers=2,
+            num_decoder_layers=2,
+            d_model=64,
+            d_ff=256,
+            num_heads=4,
+            d_kv=16,
+            dropout=0.0,
+        )
+    )
     item_tokens = model.vocab.encode_items(codes)
     started = time.perf_counter()
     train(model, item_tokens, args.items, args.train_steps, rng)
@@ -96,24 +109,33 @@ def main() -> None:
 
         def free_then_filter():
             tokens, scores = unconstrained_beam_search(
-                model.step_fn, len(hist), trie.depth, args.beam, state=state, **common)
+                model.step_fn, len(hist), trie.depth, args.beam, state=state, **common
+            )
             return filter_invalid(tokens, scores, trie, 10), tokens
 
-        seconds, outs = timed({
-            "constrained": lambda: constrained_beam_search(
-                model.step_fn, len(hist), trie, args.beam, 10, state=state, **common),
-            "free": free_then_filter,
-        }, args.repeats)
+        seconds, outs = timed(
+            {
+                "constrained": lambda: constrained_beam_search(
+                    model.step_fn, len(hist), trie, args.beam, 10, state=state, **common
+                ),
+                "free": free_then_filter,
+            },
+            args.repeats,
+        )
     t_con, t_free = seconds["constrained"], seconds["free"]
     items_con, _ = outs["constrained"]
     (items_free, _), tokens = outs["free"]
     invalid = float((trie.items_of_tokens(tokens.reshape(-1, trie.depth)) < 0).float().mean())
-    print(f"TIGER 2+2 layers d_model 64, {args.items} items, {args.queries} queries, beam {args.beam}, "
-          f"{args.threads} threads, trained {args.train_steps} steps ({trained_s:.0f} s); encoder time excluded")
+    print(
+        f"TIGER 2+2 layers d_model 64, {args.items} items, {args.queries} queries, beam {args.beam}, "
+        f"{args.threads} threads, trained {args.train_steps} steps ({trained_s:.0f} s); encoder time excluded"
+    )
     print(f"{'decoding':<28}{'seconds':>10}{'Recall@10':>11}{'invalid beams':>15}")
     print(f"{'trie-constrained':<28}{t_con:>10.3f}{recall_at_k(items_con.numpy(), target, 10):>11.4f}{0.0:>15.3f}")
-    print(f"{'free + filter_invalid':<28}{t_free:>10.3f}"
-          f"{recall_at_k(items_free.numpy(), target, 10):>11.4f}{invalid:>15.3f}")
+    print(
+        f"{'free + filter_invalid':<28}{t_free:>10.3f}"
+        f"{recall_at_k(items_free.numpy(), target, 10):>11.4f}{invalid:>15.3f}"
+    )
     print(f"{'constrained / free time':<28}{t_con / t_free:>10.2f}x")
 
 

@@ -67,15 +67,18 @@ def reference(folder: Path, prompts: list[list[dict]], args: argparse.Namespace)
     tokens = 0
     started = time.perf_counter()
     for i, messages in enumerate(prompts):
-        enc = tok(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
-                  return_tensors="pt", add_special_tokens=False)
+        enc = tok(
+            tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True),
+            return_tensors="pt",
+            add_special_tokens=False,
+        )
         kwargs: dict = {"do_sample": False}
         if args.temperature > 0:
             torch.manual_seed(args.seed + i)
             kwargs = {"do_sample": True, "temperature": args.temperature, "top_p": 0.9, "top_k": 0}
         with torch.no_grad():
             new = model.generate(**enc, max_new_tokens=args.max_tokens, pad_token_id=tok.eos_token_id, **kwargs)
-        row = new[0, enc["input_ids"].shape[1]:].tolist()
+        row = new[0, enc["input_ids"].shape[1] :].tolist()
         tokens += next((j + 1 for j, t in enumerate(row) if t in eos), len(row))
     loop = time.perf_counter() - started
     return {"load": load, "wall": load + loop, "steady": loop, "tokens": tokens}
@@ -107,7 +110,12 @@ def engine(model: str, backend: str, prompts: list[list[dict]], args: argparse.N
     started = time.perf_counter()
     out = processor(ray.data.from_items(rows)).take_all()
     wall = time.perf_counter() - started
-    return {"load": load, "wall": wall, "steady": wall - load, "tokens": sum(int(r["num_generated_tokens"]) for r in out)}
+    return {
+        "load": load,
+        "wall": wall,
+        "steady": wall - load,
+        "tokens": sum(int(r["num_generated_tokens"]) for r in out),
+    }
 
 
 def main() -> None:
@@ -129,22 +137,32 @@ def main() -> None:
     ray.init(address="local", num_cpus=args.threads, include_dashboard=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     mode = "greedy" if args.temperature == 0 else f"temperature {args.temperature}, seeded rows"
-    print(f"Qwen2.5-Coder-0.5B-Instruct, {len(prompts)} world preference prompts, max {args.max_tokens} new tokens, "
-          f"{mode}, {args.threads} threads; rates over steady seconds (wall less load)")
-    print(f"{'approach':<44}{'prompts':>8}{'load s':>8}{'wall s':>8}{'steady s':>9}{'prompts/s':>10}"
-          f"{'gen tok':>8}{'tok/s':>7}{'x ref p/s':>10}{'x ref tok/s':>12}", flush=True)
+    print(
+        f"Qwen2.5-Coder-0.5B-Instruct, {len(prompts)} world preference prompts, max {args.max_tokens} new tokens, "
+        f"{mode}, {args.threads} threads; rates over steady seconds (wall less load)"
+    )
+    print(
+        f"{'approach':<44}{'prompts':>8}{'load s':>8}{'wall s':>8}{'steady s':>9}{'prompts/s':>10}"
+        f"{'gen tok':>8}{'tok/s':>7}{'x ref p/s':>10}{'x ref tok/s':>12}",
+        flush=True,
+    )
     ref = ray.get(ray.remote(num_cpus=args.threads)(reference).remote(folder, prompts, args))
     print_row("reference: transformers generate, batch 1", ref, ref, len(prompts))
-    for name, model, backend in ((f"engine: llama.cpp GGUF, batch {args.batch_size}", str(gguf), "llama_cpp"),
-                                 (f"engine: transformers fp32, batch {args.batch_size}", str(folder), "transformers")):
+    for name, model, backend in (
+        (f"engine: llama.cpp GGUF, batch {args.batch_size}", str(gguf), "llama_cpp"),
+        (f"engine: transformers fp32, batch {args.batch_size}", str(folder), "transformers"),
+    ):
         print_row(name, engine(model, backend, prompts, args), ref, len(prompts))
     ray.shutdown()
 
 
 def print_row(name: str, r: dict, ref: dict, n: int) -> None:
     rate, tps = n / r["steady"], r["tokens"] / r["steady"]
-    print(f"{name:<44}{n:>8}{r['load']:>8.1f}{r['wall']:>8.1f}{r['steady']:>9.1f}{rate:>10.3f}{r['tokens']:>8}"
-          f"{tps:>7.1f}{rate / (n / ref['steady']):>10.2f}{tps / (ref['tokens'] / ref['steady']):>12.2f}", flush=True)
+    print(
+        f"{name:<44}{n:>8}{r['load']:>8.1f}{r['wall']:>8.1f}{r['steady']:>9.1f}{rate:>10.3f}{r['tokens']:>8}"
+        f"{tps:>7.1f}{rate / (n / ref['steady']):>10.2f}{tps / (ref['tokens'] / ref['steady']):>12.2f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ def random_unit(n: int, dim: int, seed: int, chunk: int = 100_000) -> np.ndarray
     for s in range(0, n, chunk):
         block = rng.standard_normal((min(chunk, n - s), dim), dtype=np.float32)
         block /= np.linalg.norm(block, axis=1, keepdims=True)
-        out[s:s + len(block)] = block
+        out[s : s + len(block)] = block
     return out
 
 
@@ -63,8 +63,12 @@ def kernel_rows(items: np.ndarray, prefs: np.ndarray, bq: int, bk: int, k: int) 
     topk_s = best_of(lambda: torch.topk(tout, k + 1, dim=1))
     part_s = best_of(lambda: np.argpartition(-out, k, axis=1)[:, :k], repeats=1)
     shape = f"{len(q)}x{len(keys)}"
-    return [("matmul numpy (BLAS)", shape, *numpy_s), ("matmul torch", shape, *torch_s),
-            (f"select torch.topk k={k}", shape, *topk_s), (f"select np.argpartition k={k}", shape, *part_s)]
+    return [
+        ("matmul numpy (BLAS)", shape, *numpy_s),
+        ("matmul torch", shape, *torch_s),
+        (f"select torch.topk k={k}", shape, *topk_s),
+        (f"select np.argpartition k={k}", shape, *part_s),
+    ]
 
 
 def timed(label: str, shape: str, fn) -> tuple:
@@ -89,24 +93,55 @@ def main() -> None:
         prefs = random_unit(args.prefs, args.dim, args.seed)
         items = random_unit(args.items, args.dim, args.seed + 1)
         gen_s = (time.perf_counter() - wall, time.process_time() - cpu)
-        print(f"{args.prefs} preferences x {args.items} items, {args.dim}-d float32 "
-              f"({prefs.nbytes / 1024**3:.2f} GB of preferences), k={args.k}, block {block[0]}x{block[1]}, "
-              f"{args.threads} thread(s), torch {torch.__version__}, numpy {np.__version__}")
+        print(
+            f"{args.prefs} preferences x {args.items} items, {args.dim}-d float32 "
+            f"({prefs.nbytes / 1024**3:.2f} GB of preferences), k={args.k}, block {block[0]}x{block[1]}, "
+            f"{args.threads} thread(s), torch {torch.__version__}, numpy {np.__version__}"
+        )
         print(f"{'stage':36} | {'shape':>18} | {'wall s':>8} | {'CPU s':>8} | {'peak RSS GB':>11} | goal")
         rows = [("generate vectors", f"{args.prefs + args.items}x{args.dim}", *gen_s)]
         rows += kernel_rows(items, prefs, block[0], block[1], args.k)
         _print(rows)
         square = f"{args.items}x{args.items}"
-        _print([timed("item->item top-1 (fine, Eq. 3)", square, lambda: topk_cosine(
-            items, items, 1, block_size=block, exclude=np.arange(args.items)))])
-        _print([timed("item->item bottom-1 (coarse, Eq. 3)", square, lambda: bottomk_cosine(
-            items, items, 1, block_size=block, exclude=np.arange(args.items)))])
+        _print(
+            [
+                timed(
+                    "item->item top-1 (fine, Eq. 3)",
+                    square,
+                    lambda: topk_cosine(items, items, 1, block_size=block, exclude=np.arange(args.items)),
+                )
+            ]
+        )
+        _print(
+            [
+                timed(
+                    "item->item bottom-1 (coarse, Eq. 3)",
+                    square,
+                    lambda: bottomk_cosine(items, items, 1, block_size=block, exclude=np.arange(args.items)),
+                )
+            ]
+        )
         shape = f"{args.items}x{args.prefs}"
-        _print([timed(f"item->prefs top-{args.k} (Eq. 4)", shape, lambda: topk_cosine(
-            items, prefs, args.k, block_size=block))], goal=True)
+        _print(
+            [
+                timed(
+                    f"item->prefs top-{args.k} (Eq. 4)",
+                    shape,
+                    lambda: topk_cosine(items, prefs, args.k, block_size=block),
+                )
+            ],
+            goal=True,
+        )
         if not args.skip_both:
-            _print([timed(f"both: item->prefs + prefs->items", shape, lambda: topk_cosine_both(
-                items, prefs, args.k, args.k, block_size=block))])
+            _print(
+                [
+                    timed(
+                        "both: item->prefs + prefs->items",
+                        shape,
+                        lambda: topk_cosine_both(items, prefs, args.k, args.k, block_size=block),
+                    )
+                ]
+            )
 
 
 def _print(rows: list[tuple], goal: bool = False) -> None:

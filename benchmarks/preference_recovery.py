@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from steerrec.data import schema
 from steerrec.data.io import read_table
 from steerrec.data.prepare import PrepareConfig, prepare
@@ -52,16 +53,27 @@ def run_local(requests: list[dict], out: str, model: str, threads: int, batch: i
     def to_row(key: dict, values: list[str]) -> dict:
         return {**key, "preferences": values, "engine": "local", "model": model, "variant": "default"}
 
-    return generate(requests, ["user_id", "t"], build_engine(engine), parse_statements, to_row, out,
-                    schema.PREFERENCES, schema.PREFERENCE_FAILURES, GenerationConfig(max_tokens=max_tokens),
-                    PREFERENCES_SCHEMA)
+    return generate(
+        requests,
+        ["user_id", "t"],
+        build_engine(engine),
+        parse_statements,
+        to_row,
+        out,
+        schema.PREFERENCES,
+        schema.PREFERENCE_FAILURES,
+        GenerationConfig(max_tokens=max_tokens),
+        PREFERENCES_SCHEMA,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0, help="seed of the user sample")
-    parser.add_argument("--model", default="default", help="local model: 'default' (Qwen 0.5B GGUF), a .gguf or HF folder")
+    parser.add_argument(
+        "--model", default="default", help="local model: 'default' (Qwen 0.5B GGUF), a .gguf or HF folder"
+    )
     parser.add_argument("--thresholds", type=float, nargs="+", default=[0.6, 0.7, 0.8])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=4)
@@ -87,28 +99,40 @@ def main() -> None:
     on_keys = pd.DataFrame(keys, columns=["user_id", "t"]).merge(truth, on=["user_id", "t"])
     floor = on_keys[["user_id", "t"]].assign(preferences=np.roll(on_keys.preferences.to_numpy(), 1))
     generated = read_preferences(prefs)
-    sources = [("truth (reference)", on_keys, None), (f"local 0.5B ({args.model})", generated, stats["seconds"]),
-               ("another user's truth (floor)", floor, None)]
+    sources = [
+        ("truth (reference)", on_keys, None),
+        (f"local 0.5B ({args.model})", generated, stats["seconds"]),
+        ("another user's truth (floor)", floor, None),
+    ]
     rows = []
     for threshold in args.thresholds:
         for name, table, seconds in sources:
             r = recovery_with_models(table, truth, threshold=threshold, keys=keys)
             rows.append({"source": name, "gen_seconds": seconds, **r.summary()})
 
-    print(f"world (default config), {len(keys)} users sampled (seed {args.seed}), latest t each; "
-          f"local engine: {stats['written']} written, {stats['failed']} failed, {stats['attempts']} attempts, "
-          f"{stats['tokens_out']} tokens out in {stats['seconds']:.0f} s; MiniLM cosine, rule polarity")
+    print(
+        f"world (default config), {len(keys)} users sampled (seed {args.seed}), latest t each; "
+        f"local engine: {stats['written']} written, {stats['failed']} failed, {stats['attempts']} attempts, "
+        f"{stats['tokens_out']} tokens out in {stats['seconds']:.0f} s; MiniLM cosine, rule polarity"
+    )
     print(f"{'source':<34}{'keys':>6}{'gen':>6}{'true':>6}{'precision':>11}{'recall':>8}{'threshold':>11}{'wall s':>9}")
     for r in rows:
         wall = "-" if r["gen_seconds"] is None else f"{r['gen_seconds']:.0f}"
-        print(f"{r['source']:<34}{r['keys']:>6}{r['generated']:>6}{r['true']:>6}{r['precision']:>11.3f}"
-              f"{r['recall']:>8.3f}{r['threshold']:>11.2f}{wall:>9}")
+        print(
+            f"{r['source']:<34}{r['keys']:>6}{r['generated']:>6}{r['true']:>6}{r['precision']:>11.3f}"
+            f"{r['recall']:>8.3f}{r['threshold']:>11.2f}{wall:>9}"
+        )
     by_key = generated.to_pandas().set_index(["user_id", "t"]).preferences
     for user_id, t, true_prefs in on_keys[["user_id", "t", "preferences"]].head(args.examples).itertuples(index=False):
         print(f"\n{user_id} t={t}\n  truth:     {list(true_prefs)}\n  generated: {list(by_key.get((user_id, t), []))}")
     if args.out:
-        Path(args.out).write_text(json.dumps({"users": args.users, "seed": args.seed, "model": args.model,
-                                              "generation": stats, "rows": rows}, indent=2, default=str))
+        Path(args.out).write_text(
+            json.dumps(
+                {"users": args.users, "seed": args.seed, "model": args.model, "generation": stats, "rows": rows},
+                indent=2,
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

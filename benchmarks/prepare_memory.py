@@ -41,8 +41,46 @@ print(json.dumps({"base_kib": base, "peak_kib": peak, "wall_s": wall, "counts": 
                   "rows_read": summary["rows_read"]["interactions"]}))
 """
 WORDS = np.array(
-    "the a this great product works well bad not very good quality price skin hair smell love hate would buy again "
-    "color size small large soft dry oily cheap value gift shipping arrived broken fine nice okay recommend".split()
+    [
+        "the",
+        "a",
+        "this",
+        "great",
+        "product",
+        "works",
+        "well",
+        "bad",
+        "not",
+        "very",
+        "good",
+        "quality",
+        "price",
+        "skin",
+        "hair",
+        "smell",
+        "love",
+        "hate",
+        "would",
+        "buy",
+        "again",
+        "color",
+        "size",
+        "small",
+        "large",
+        "soft",
+        "dry",
+        "oily",
+        "cheap",
+        "value",
+        "gift",
+        "shipping",
+        "arrived",
+        "broken",
+        "fine",
+        "nice",
+        "okay",
+        "recommend",
+    ]
 )
 
 
@@ -64,10 +102,16 @@ def write_reviews(path: Path, n: int, seed: int = 0, chunk: int = 10_000) -> int
             lines = []
             for j, text in enumerate(np.split(words, cuts)):
                 review = {
-                    "overall": ratings[j], "verified": True, "reviewTime": "09 1, 2016",
-                    "reviewerID": f"A{users[j]:013d}", "asin": f"B{items[j]:09d}",
-                    "style": {"Size:": " 7.0 oz"}, "reviewerName": "Some One",
-                    "reviewText": " ".join(text), "summary": " ".join(text[:4]), "unixReviewTime": int(stamps[j]),
+                    "overall": ratings[j],
+                    "verified": True,
+                    "reviewTime": "09 1, 2016",
+                    "reviewerID": f"A{users[j]:013d}",
+                    "asin": f"B{items[j]:09d}",
+                    "style": {"Size:": " 7.0 oz"},
+                    "reviewerName": "Some One",
+                    "reviewText": " ".join(text),
+                    "summary": " ".join(text[:4]),
+                    "unixReviewTime": int(stamps[j]),
                 }
                 lines.append(json.dumps(review))
             block = "\n".join(lines) + "\n"
@@ -88,8 +132,9 @@ def main() -> None:
         start = time.perf_counter()
         raw_bytes = write_reviews(reviews, args.reviews, args.seed)
         generate_s = time.perf_counter() - start
-        done = subprocess.run([sys.executable, "-c", CHILD, str(reviews), str(work / "out")],
-                              check=True, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD, str(reviews), str(work / "out")], check=True, capture_output=True, text=True
+        )
         result = json.loads(done.stdout.strip().splitlines()[-1])
     finally:
         if not args.keep:

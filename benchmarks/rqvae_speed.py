@@ -41,10 +41,23 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x = clustered(args.items, args.dim, coarse=100, fine=20, seed=args.seed)
-    print(f"{args.items} items, {args.dim}-d, batch {args.batch_size}, {args.threads} thread(s), "
-          f"torch {torch.__version__}")
-    header = ("epochs", "init s", "s/epoch", "recon", "cov 1", "cov 2", "cov 3",
-              "coll. before", "max group", "coll. after", "unique")
+    print(
+        f"{args.items} items, {args.dim}-d, batch {args.batch_size}, {args.threads} thread(s), "
+        f"torch {torch.__version__}"
+    )
+    header = (
+        "epochs",
+        "init s",
+        "s/epoch",
+        "recon",
+        "cov 1",
+        "cov 2",
+        "cov 3",
+        "coll. before",
+        "max group",
+        "coll. after",
+        "unique",
+    )
     print(" | ".join(header))
     # warm-up: the one-time imports (scikit-learn, torch._dynamo via the optimizer)
     train_rqvae(x[:256], RQVAEConfig(input_dim=args.dim, epochs=1, codebook_size=16), progress=False)
@@ -56,10 +69,19 @@ def main() -> None:
         total = time.perf_counter() - started
         per_epoch = float(np.median([r["seconds"] for r in rows]))
         q = quality_report(model, x, assign_codes(model, x))
-        values = (epochs, f"{total - sum(r['seconds'] for r in rows):.2f}", f"{per_epoch:.2f}",
-                  f"{q['recon_mse']:.4f}", f"{q['coverage_1']:.3f}", f"{q['coverage_2']:.3f}",
-                  f"{q['coverage_3']:.3f}", q["collisions_before"], q["max_group_size"],
-                  q["collisions_after"], q["unique_ids"])
+        values = (
+            epochs,
+            f"{total - sum(r['seconds'] for r in rows):.2f}",
+            f"{per_epoch:.2f}",
+            f"{q['recon_mse']:.4f}",
+            f"{q['coverage_1']:.3f}",
+            f"{q['coverage_2']:.3f}",
+            f"{q['coverage_3']:.3f}",
+            q["collisions_before"],
+            q["max_group_size"],
+            q["collisions_after"],
+            q["unique_ids"],
+        )
         print(" | ".join(str(v) for v in values))
 
 

@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from steerrec.serving.ingress import INGRESSES, use_haproxy_ingress
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,8 +44,14 @@ PREFERENCES = ["avoid bulky headsets", "prefer cheap things", "like wireless", "
 
 def _requests(item_ids: list[str], n: int, seed: int = 0) -> list[dict]:
     rng = random.Random(seed)
-    return [{"history": rng.sample(item_ids, rng.randint(3, 10)),
-             "preferences": rng.sample(PREFERENCES, rng.randint(0, 2)), "k": 10} for _ in range(n)]
+    return [
+        {
+            "history": rng.sample(item_ids, rng.randint(3, 10)),
+            "preferences": rng.sample(PREFERENCES, rng.randint(0, 2)),
+            "k": 10,
+        }
+        for _ in range(n)
+    ]
 
 
 def _stats(latencies: list[float]) -> tuple[float, float, float]:
@@ -52,10 +59,12 @@ def _stats(latencies: list[float]) -> tuple[float, float, float]:
     return float(p[0]), float(p[1]), float(p[2])
 
 
-def direct_latencies(run_dir: Path, bodies: list[dict], seconds: float, beam_size: int,
-                     gap_s: float = 0.0) -> list[float]:
+def direct_latencies(
+    run_dir: Path, bodies: list[dict], seconds: float, beam_size: int, gap_s: float = 0.0
+) -> list[float]:
     """Seconds per `Recommender.recommend` of one request, back to back or `gap_s` apart."""
     import torch
+
     from steerrec.serving import Recommender, RecommendRequest
 
     torch.set_num_threads(1)
@@ -73,7 +82,9 @@ def direct_latencies(run_dir: Path, bodies: list[dict], seconds: float, beam_siz
     return out
 
 
-async def _load(url: str, bodies: list[dict], clients: int, seconds: float) -> tuple[list[float], list[float], int, float]:
+async def _load(
+    url: str, bodies: list[dict], clients: int, seconds: float
+) -> tuple[list[float], list[float], int, float]:
     """Client-side latencies (s), the handler's own `latency_ms` of each answer (s), errors, wall s."""
     import aiohttp
 
@@ -120,17 +131,28 @@ def serve_rows(run_dir: Path, bodies: list[dict], args) -> list[tuple]:
     try:
         for batching, size, wait in (("on", args.max_batch_size, args.wait_ms / 1000), ("off", 1, 0.0)):
             app = SteerrecApp.options(ray_actor_options={"num_cpus": 1})
-            serve.run(app.bind(run_dir=str(run_dir), beam_size=args.beam_size, max_batch_size=size,
-                               batch_wait_timeout_s=wait, cpus=[1] if args.pin else None), name="bench")
+            serve.run(
+                app.bind(
+                    run_dir=str(run_dir),
+                    beam_size=args.beam_size,
+                    max_batch_size=size,
+                    batch_wait_timeout_s=wait,
+                    cpus=[1] if args.pin else None,
+                ),
+                name="bench",
+            )
             url = f"http://127.0.0.1:{port}/v1/recommend"
             asyncio.run(_load(url, bodies, 1, 1.0))  # warm-up
             for clients in args.clients:
                 lat, handler, errors, wall = asyncio.run(_load(url, bodies, clients, args.seconds))
-                rows.append((f"serve, batching {batching}", clients, len(lat) / wall, *_stats(lat), errors,
-                             _stats(handler)[0]))
+                rows.append(
+                    (f"serve, batching {batching}", clients, len(lat) / wall, *_stats(lat), errors, _stats(handler)[0])
+                )
             if batching == "on":  # Serve's fixed cost per request: a route that runs no model
                 for clients in (1, max(args.clients)):
-                    lat, _, errors, wall = asyncio.run(_load(url.replace("/v1/recommend", "/healthz"), [], clients, 2.0))
+                    lat, _, errors, wall = asyncio.run(
+                        _load(url.replace("/v1/recommend", "/healthz"), [], clients, 2.0)
+                    )
                     rows.append(("serve, GET /healthz", clients, len(lat) / wall, *_stats(lat), errors, NAN))
     finally:
         serve.shutdown()
@@ -148,18 +170,32 @@ def main() -> None:
     parser.add_argument("--beam-size", type=int, default=20)
     parser.add_argument("--items", type=int, default=500, help="catalog size of the built run folder")
     parser.add_argument("--distinct", type=int, default=50000, help="distinct request bodies, cycled")
-    parser.add_argument("--pin", action="store_true",
-                        help="the replica alone on core 1, everything else (this load generator, Ray, the "
-                             "proxy) on core 0; without it all share every core")
-    parser.add_argument("--gap-ms", type=float, default=5.0,
-                        help="idle time between the calls of the paced direct row (a Serve round trip leaves "
-                             "the replica idle about this long between requests of one client)")
-    parser.add_argument("--out", type=Path,
-                        help="folder for serve_load.json (settings and rows) and serve_load.png (QPS and "
-                             "p50/p95 against clients, batching on and off)")
-    parser.add_argument("--ingress", choices=INGRESSES, default="proxy",
-                        help="Serve's Python proxy, or HAProxy straight to the replica with user code on its "
-                             "main loop (steerrec.serving.ingress)")
+    parser.add_argument(
+        "--pin",
+        action="store_true",
+        help="the replica alone on core 1, everything else (this load generator, Ray, the "
+        "proxy) on core 0; without it all share every core",
+    )
+    parser.add_argument(
+        "--gap-ms",
+        type=float,
+        default=5.0,
+        help="idle time between the calls of the paced direct row (a Serve round trip leaves "
+        "the replica idle about this long between requests of one client)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder for serve_load.json (settings and rows) and serve_load.png (QPS and "
+        "p50/p95 against clients, batching on and off)",
+    )
+    parser.add_argument(
+        "--ingress",
+        choices=INGRESSES,
+        default="proxy",
+        help="Serve's Python proxy, or HAProxy straight to the replica with user code on its "
+        "main loop (steerrec.serving.ingress)",
+    )
     args = parser.parse_args()
     if args.pin and not {0, 1} <= os.sched_getaffinity(0):
         parser.error(f"--pin needs cores 0 and 1; this process may use {sorted(os.sched_getaffinity(0))}")
@@ -175,8 +211,9 @@ def main() -> None:
             sys.path.insert(0, str(REPO / "tests"))
             from _serving_run import build_run
 
-            run_dir = build_run(Path(tmp) / "run", n_items=args.items, n_users=50, codebook_sizes=(16, 16, 8),
-                                hidden=64, d_model=64)
+            run_dir = build_run(
+                Path(tmp) / "run", n_items=args.items, n_users=50, codebook_sizes=(16, 16, 8), hidden=64, d_model=64
+            )
         import pyarrow.parquet as pq
 
         item_ids = pq.read_table(Path(run_dir) / "semantic_ids.parquet", columns=["item_id"]).column(0).to_pylist()
@@ -189,9 +226,18 @@ def main() -> None:
         served = serve_rows(Path(run_dir), bodies, args)
         direct += direct_latencies(Path(run_dir), bodies, args.seconds / 2, args.beam_size)
         paced += direct_latencies(Path(run_dir), bodies, args.seconds / 2, args.beam_size, gap)
-        rows = [("direct call, 1 thread", 1, len(direct) / sum(direct), *_stats(direct), 0, NAN),
-                (f"direct, {args.gap_ms:g} ms apart", 1, len(paced) / (sum(paced) + gap * len(paced)),
-                 *_stats(paced), 0, NAN), *served]
+        rows = [
+            ("direct call, 1 thread", 1, len(direct) / sum(direct), *_stats(direct), 0, NAN),
+            (
+                f"direct, {args.gap_ms:g} ms apart",
+                1,
+                len(paced) / (sum(paced) + gap * len(paced)),
+                *_stats(paced),
+                0,
+                NAN,
+            ),
+            *served,
+        ]
     _print(rows, args)
     if args.out:
         _save(rows, args)
@@ -230,7 +276,9 @@ def _save(rows: list[tuple], args) -> None:
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
     pin = ", pinned" if args.pin else ""
-    fig.suptitle(f"{Path(str(args.run or 'random Mender-Tok')).name}: ingress {args.ingress}{pin}, beam {args.beam_size}")
+    fig.suptitle(
+        f"{Path(str(args.run or 'random Mender-Tok')).name}: ingress {args.ingress}{pin}, beam {args.beam_size}"
+    )
     fig.tight_layout()
     tmp = args.out / "serve_load.png.tmp"
     fig.savefig(str(tmp), format="png", dpi=110)
@@ -240,9 +288,14 @@ def _save(rows: list[tuple], args) -> None:
 
 
 def _print(rows: list[tuple], args) -> None:
-    print(f"ingress: {args.ingress}; {'replica pinned to core 1, the rest to 0' if args.pin else 'no pinning'}; beam {args.beam_size}; {args.distinct} distinct bodies; {args.seconds:g} s per row")
-    print(f"{'setting':24} {'clients':>7} {'QPS':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
-          f" {'handler p50':>11}")
+    print(
+        f"ingress: {args.ingress}; {'replica pinned to core 1, the rest to 0' if args.pin else 'no pinning'}; "
+        f"beam {args.beam_size}; {args.distinct} distinct bodies; {args.seconds:g} s per row"
+    )
+    print(
+        f"{'setting':24} {'clients':>7} {'QPS':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>6}"
+        f" {'handler p50':>11}"
+    )
     for name, clients, qps, p50, p95, p99, errors, handler in rows:
         print(f"{name:24} {clients:7d} {qps:8.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f} {errors:6d} {handler:11.1f}")
     qps = {(r[0], r[1]): r[2] for r in rows}
@@ -254,9 +307,11 @@ def _print(rows: list[tuple], args) -> None:
     for name in ("serve, batching off", "serve, batching on"):
         row = next((r for r in rows if r[0] == name and r[1] == 1), None)
         if row is not None:
-            print(f"Serve's added p50 at 1 client, {name.split(', ')[1]}: {row[3] - direct_p50:.1f} ms over a direct "
-                  f"call (goal <= 5 ms); {row[3] - paced_p50:.1f} ms over one {args.gap_ms:g} ms apart; "
-                  f"{row[3] - row[7]:.1f} ms outside the handler")
+            print(
+                f"Serve's added p50 at 1 client, {name.split(', ')[1]}: {row[3] - direct_p50:.1f} ms over a direct "
+                f"call (goal <= 5 ms); {row[3] - paced_p50:.1f} ms over one {args.gap_ms:g} ms apart; "
+                f"{row[3] - row[7]:.1f} ms outside the handler"
+            )
 
 
 if __name__ == "__main__":

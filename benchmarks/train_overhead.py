@@ -32,9 +32,17 @@ class SyntheticTiger:
         from steerrec.models.tiger import TigerConfig
 
         a = self.args
-        cfg = TigerConfig(codebook_sizes=[256, 256, 256, 8], max_history=20, num_layers=a.layers,
-                          num_decoder_layers=a.layers, d_model=a.d_model, d_ff=4 * a.d_model, num_heads=4,
-                          d_kv=a.d_model // 4, dropout=0.1)
+        cfg = TigerConfig(
+            codebook_sizes=[256, 256, 256, 8],
+            max_history=20,
+            num_layers=a.layers,
+            num_decoder_layers=a.layers,
+            d_model=a.d_model,
+            d_ff=4 * a.d_model,
+            num_heads=4,
+            d_kv=a.d_model // 4,
+            dropout=0.1,
+        )
         return build_model("tiger", cfg)
 
     def train_batches(self, epoch, rank, world_size):
@@ -65,24 +73,28 @@ def plain(args) -> tuple[dict, float]:
 def loop_cfg(args):
     from steerrec.train.loop import LoopConfig
 
-    return LoopConfig(epochs=args.epochs, batch_size=args.batch_size, patience=0, progress=False,
-                      num_threads=args.threads, lr=1e-4)
+    return LoopConfig(
+        epochs=args.epochs, batch_size=args.batch_size, patience=0, progress=False, num_threads=args.threads, lr=1e-4
+    )
 
 
 def on_ray(args) -> tuple[dict, float]:
     import dataclasses
 
     import ray
-
     from steerrec.train.loop import RayScaling, fit_ray, make_train_fn
 
     ray.init(address="local", num_cpus=args.threads, include_dashboard=False, configure_logging=False)
     started = time.perf_counter()
     task_args = args
     train_fn = make_train_fn(lambda config: SyntheticTiger(task_args))
-    result = fit_ray(train_fn, {"loop": dataclasses.asdict(loop_cfg(args))},
-                     RayScaling(num_workers=1, cpus_per_worker=args.threads, max_failures=0),
-                     tempfile.mkdtemp(prefix="overhead-ray-"), "overhead")
+    result = fit_ray(
+        train_fn,
+        {"loop": dataclasses.asdict(loop_cfg(args))},
+        RayScaling(num_workers=1, cpus_per_worker=args.threads, max_failures=0),
+        tempfile.mkdtemp(prefix="overhead-ray-"),
+        "overhead",
+    )
     wall = time.perf_counter() - started
     ray.shutdown()
     return result.return_value, wall
@@ -90,8 +102,10 @@ def on_ray(args) -> tuple[dict, float]:
 
 def rates(summary: dict) -> tuple[float, float]:
     rows = summary["history"][1:] or summary["history"]
-    return (statistics.median(r["steps_per_s"] for r in rows),
-            statistics.median(r["steps"] / r["seconds"] for r in rows))
+    return (
+        statistics.median(r["steps_per_s"] for r in rows),
+        statistics.median(r["steps"] / r["seconds"] for r in rows),
+    )
 
 
 def main() -> None:
@@ -112,13 +126,17 @@ def main() -> None:
         base, base_wall = plain(args)
         ray_run, ray_wall = on_ray(args)
     (b_step, b_epoch), (r_step, r_epoch) = rates(base), rates(ray_run)
-    print(f"TIGER {args.layers}+{args.layers} layers, d_model {args.d_model}, batch {args.batch_size}, "
-          f"{args.steps} steps x {args.epochs} epochs, {args.threads} threads")
+    print(
+        f"TIGER {args.layers}+{args.layers} layers, d_model {args.d_model}, batch {args.batch_size}, "
+        f"{args.steps} steps x {args.epochs} epochs, {args.threads} threads"
+    )
     print(f"{'':<22}{'step s/s':>10}{'epoch s/s':>11}{'total wall s':>14}")
     print(f"{'plain PyTorch':<22}{b_step:>10.2f}{b_epoch:>11.2f}{base_wall:>14.1f}")
     print(f"{'Ray Train, 1 worker':<22}{r_step:>10.2f}{r_epoch:>11.2f}{ray_wall:>14.1f}")
-    print(f"{'overhead %':<22}{100 * (b_step / r_step - 1):>10.1f}{100 * (b_epoch / r_epoch - 1):>11.1f}"
-          f"{100 * (ray_wall / base_wall - 1):>14.1f}")
+    print(
+        f"{'overhead %':<22}{100 * (b_step / r_step - 1):>10.1f}{100 * (b_epoch / r_epoch - 1):>11.1f}"
+        f"{100 * (ray_wall / base_wall - 1):>14.1f}"
+    )
 
 
 if __name__ == "__main__":

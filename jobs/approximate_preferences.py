@@ -30,15 +30,22 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="preferences folder: local path or URI")
     parser.add_argument("--engine", choices=ENGINES, default="local")
     parser.add_argument("--model", default="default", help="model name or path ('default': the local Qwen 0.5B GGUF)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="a named engine configuration (overrides --engine/--model)")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), help="a named engine configuration (overrides --engine/--model)"
+    )
     parser.add_argument("--granularity", choices=GRANULARITIES, default="default")
     parser.add_argument("--limit-users", type=int, default=None)
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     args = parser.parse_args()
     setup_logging()
     engine = dataclasses.asdict(preset(args.preset)) if args.preset else {"engine": args.engine, "model": args.model}
-    base = {"data": args.data, "out": args.out, "limit_users": args.limit_users, "engine": engine,
-            "prompt": {"granularity": args.granularity}}
+    base = {
+        "data": args.data,
+        "out": args.out,
+        "limit_users": args.limit_users,
+        "engine": engine,
+        "prompt": {"granularity": args.granularity},
+    }
     cfg = build(ApproximationConfig, base, args.overrides)
     stats = approximate(cfg)
     print(f"\n{cfg.out}  ({stats['engine']}: {stats['model']}, {stats['variant']})")
@@ -46,7 +53,9 @@ def main() -> None:
         print(f"  {key:<16} {stats[key]:>12,}")
     if stats["seconds"]:
         rate = stats["attempts"] / stats["seconds"]
-        print(f"  {'prompts/s':<16} {rate:>12.2f}\n  {'tokens out/s':<16} {stats['tokens_out'] / stats['seconds']:>12.1f}")
+        print(
+            f"  {'prompts/s':<16} {rate:>12.2f}\n  {'tokens out/s':<16} {stats['tokens_out'] / stats['seconds']:>12.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (jobs/prepare_data.py)")
     parser.add_argument("--preferences", default="", help="preferences folder or one Parquet file")
-    parser.add_argument("--no-preferences", action="store_true",
-                        help="no preferences: the recommendation axis only, from sequences.parquet")
+    parser.add_argument(
+        "--no-preferences",
+        action="store_true",
+        help="no preferences: the recommendation axis only, from sequences.parquet",
+    )
     parser.add_argument("--out", required=True, help="benchmark folder: local path or URI")
     parser.add_argument("--embedder", default="minilm", help="minilm, mpnet or a sentence-transformers name")
     parser.add_argument("--sentiment", default="vader", help="vader, rating or hf:MODEL")
@@ -42,14 +45,22 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     use_ray = not args.no_preferences and (
-        args.embed_on == "ray" or (args.embed_on == "auto" and bool(os.environ.get("RAY_ADDRESS"))))
+        args.embed_on == "ray" or (args.embed_on == "auto" and bool(os.environ.get("RAY_ADDRESS")))
+    )
     if use_ray:
         import ray
 
         ray.init()
-    flags = {"data": args.data, "preferences": args.preferences, "no_preferences": args.no_preferences,
-             "out": args.out, "seed": args.seed,
-             "embedder.model": args.embedder, "classifier.name": args.sentiment, "use_ray": use_ray}
+    flags = {
+        "data": args.data,
+        "preferences": args.preferences,
+        "no_preferences": args.no_preferences,
+        "out": args.out,
+        "seed": args.seed,
+        "embedder.model": args.embedder,
+        "classifier.name": args.sentiment,
+        "use_ray": use_ray,
+    }
     # JSON values are YAML scalars that keep their type (a path stays a string)
     cfg = load(BenchmarkConfig, None, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
     manifest = build_benchmark(cfg)

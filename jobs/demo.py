@@ -32,9 +32,13 @@ def main() -> None:
     parser.add_argument("--limit-users", type=int, default=30, help="users the local LLM writes preferences for")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--no-serve", action="store_true", help="stop after the table")
-    parser.add_argument("--ingress", choices=INGRESSES, default="proxy",
-                        help="haproxy: lower latency and more throughput, but replica ports bind to all "
-                             "interfaces (see steerrec.serving.ingress)")
+    parser.add_argument(
+        "--ingress",
+        choices=INGRESSES,
+        default="proxy",
+        help="haproxy: lower latency and more throughput, but replica ports bind to all "
+        "interfaces (see steerrec.serving.ingress)",
+    )
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the pipeline config")
     args = parser.parse_args()
     if args.ingress == "haproxy":  # before Ray starts and before Serve is imported
@@ -42,13 +46,20 @@ def main() -> None:
     setup_logging()
     overrides = list(args.overrides)
     if args.engine == "local":
-        overrides += ["preferences.source=engine", "preferences.engine={engine: local, model: default}",
-                      f"preferences.limit_users={args.limit_users}"]
-        print(f"Preferences: the local Qwen2.5-0.5B on CPU (a few prompts per second at best), for the first "
-              f"{args.limit_users} users only; the benchmark and the models see only those users.")
+        overrides += [
+            "preferences.source=engine",
+            "preferences.engine={engine: local, model: default}",
+            f"preferences.limit_users={args.limit_users}",
+        ]
+        print(
+            f"Preferences: the local Qwen2.5-0.5B on CPU (a few prompts per second at best), for the first "
+            f"{args.limit_users} users only; the benchmark and the models see only those users."
+        )
     else:
-        print("Preferences: the world's TRUE preferences (truth.parquet) stand in for an LLM's output. "
-              "`make demo ENGINE=local` approximates them with the local LLM instead.")
+        print(
+            "Preferences: the world's TRUE preferences (truth.parquet) stand in for an LLM's output. "
+            "`make demo ENGINE=local` approximates them with the local LLM instead."
+        )
     cfg = load(PipelineConfig, args.config, overrides)
     if not Path(cfg.out).is_absolute():
         cfg.out = str(REPO / cfg.out)

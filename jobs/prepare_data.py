@@ -33,16 +33,28 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_bad_fraction=0.05")
     args = parser.parse_args()
     setup_logging()
-    flags = {"format": args.format, "input": args.input, "meta": args.meta, "out": args.out, "kcore": args.kcore,
-             "max_history": args.max_history, "seed": args.seed, "strict": args.strict}
+    flags = {
+        "format": args.format,
+        "input": args.input,
+        "meta": args.meta,
+        "out": args.out,
+        "kcore": args.kcore,
+        "max_history": args.max_history,
+        "seed": args.seed,
+        "strict": args.strict,
+    }
     # JSON values are YAML scalars that keep their type (a path stays a string)
     cfg = load(PrepareConfig, None, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
     summary = prepare(cfg)
     counts = summary["counts"]
     rows = [("users", counts["users"]), ("items", counts["items"]), ("interactions", counts["interactions"])]
     rows += [(f"sequences.{split}", n) for split, n in counts["sequences"].items()]
-    rows += [("rows read", summary["rows_read"]["interactions"]), ("duplicates dropped", summary["duplicates_dropped"]),
-             ("k-core dropped", summary["kcore_dropped"]), ("items without metadata", summary["items_without_metadata"])]
+    rows += [
+        ("rows read", summary["rows_read"]["interactions"]),
+        ("duplicates dropped", summary["duplicates_dropped"]),
+        ("k-core dropped", summary["kcore_dropped"]),
+        ("items without metadata", summary["items_without_metadata"]),
+    ]
     for what, reasons in summary["rows_skipped"].items():
         rows += [(f"skipped {what}: {reason}", n) for reason, n in sorted(reasons.items())]
     print(f"\n{cfg.out}")

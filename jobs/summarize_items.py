@@ -31,8 +31,11 @@ def main() -> None:
     args = parser.parse_args()
     setup_logging()
     engine = dataclasses.asdict(preset(args.preset)) if args.preset else {"engine": args.engine, "model": args.model}
-    cfg = build(PropertiesConfig, {"data": args.data, "out": args.out, "limit_items": args.limit_items,
-                                   "engine": engine}, args.overrides)
+    cfg = build(
+        PropertiesConfig,
+        {"data": args.data, "out": args.out, "limit_items": args.limit_items, "engine": engine},
+        args.overrides,
+    )
     stats = summarize_items(cfg)
     print(f"\n{cfg.out}  ({stats['engine']}: {stats['model']})")
     for key in ("requested", "skipped_done", "written", "failed", "attempts", "tokens_in", "tokens_out", "seconds"):

@@ -37,9 +37,16 @@ def main() -> None:
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     args = parser.parse_args()
     setup_logging()
-    flags = {"model": MODELS[args.model], "data": args.data, "benchmark": args.benchmark,
-             "semantic_ids": args.semantic_ids, "out": args.out, "mixture": args.mixture,
-             "loop.seed": args.seed, "use_ray": not args.local}
+    flags = {
+        "model": MODELS[args.model],
+        "data": args.data,
+        "benchmark": args.benchmark,
+        "semantic_ids": args.semantic_ids,
+        "out": args.out,
+        "mixture": args.mixture,
+        "loop.seed": args.seed,
+        "use_ray": not args.local,
+    }
     cfg = load(RecommenderJobConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
     summary = train_recommender(cfg)
     print(f"\n{cfg.out}: best valid {cfg.loop.monitor} {summary['best']:.4f} at epoch {summary['best_epoch']}")

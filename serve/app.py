@@ -24,8 +24,9 @@ from fastapi.responses import FileResponse
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
-from ray import serve
 from ray.serve import Application
+
+from ray import serve
 from steerrec.serving import Query, Recommender, RecommendRequest, RecommendResponse, RequestError, UnknownUserError
 from steerrec.serving.schemas import (
     MAX_ID_CHARS,
@@ -56,8 +57,11 @@ def require_key(key: str | None = Security(_key_header)) -> None:
     """401 unless the replica has no key set or the header carries it."""
     expected = os.environ.get(API_KEY_ENV)
     if expected and not (key and hmac.compare_digest(key.encode(), expected.encode())):
-        raise HTTPException(401, detail=[{"loc": ["header", "X-API-Key"], "msg": "missing or wrong API key",
-                                          "type": "unauthorized"}], headers={"WWW-Authenticate": "X-API-Key"})
+        raise HTTPException(
+            401,
+            detail=[{"loc": ["header", "X-API-Key"], "msg": "missing or wrong API key", "type": "unauthorized"}],
+            headers={"WWW-Authenticate": "X-API-Key"},
+        )
 
 
 def _unprocessable(status: int, loc: list, msg: str, kind: str) -> HTTPException:
@@ -90,15 +94,28 @@ NOT_FOUND = {404: {"description": "unknown user"}}
 @serve.deployment(max_ongoing_requests=64, ray_actor_options={"num_cpus": 1})
 @serve.ingress(api)
 class SteerrecApp:
-    def __init__(self, run_dir: str, beam_size: int = BEAM_SIZE, max_batch_size: int = 16,
-                 batch_wait_timeout_s: float = 0.002, device: str = "cpu", cpus: list[int] | None = None) -> None:
+    def __init__(
+        self,
+        run_dir: str,
+        beam_size: int = BEAM_SIZE,
+        max_batch_size: int = 16,
+        batch_wait_timeout_s: float = 0.002,
+        device: str = "cpu",
+        cpus: list[int] | None = None,
+    ) -> None:
         if cpus:
             pin_process(cpus)
         self.rec = Recommender.from_run(run_dir, beam_size=beam_size, device=device)
         self._recommend_batch.set_max_batch_size(max_batch_size)
         self._recommend_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
-        logger.info("serving %s from %s; batches of <= %d, wait %.3f s; API key %s", self.rec.model_name, run_dir,
-                    max_batch_size, batch_wait_timeout_s, "required" if os.environ.get(API_KEY_ENV) else "off")
+        logger.info(
+            "serving %s from %s; batches of <= %d, wait %.3f s; API key %s",
+            self.rec.model_name,
+            run_dir,
+            max_batch_size,
+            batch_wait_timeout_s,
+            "required" if os.environ.get(API_KEY_ENV) else "off",
+        )
 
     @serve.batch(max_batch_size=16, batch_wait_timeout_s=0.002)
     async def _recommend_batch(self, queries: list[Query]) -> list[RecommendResponse]:
@@ -121,13 +138,15 @@ class SteerrecApp:
         return response.model_copy(update={"latency_ms": (time.perf_counter() - start) * 1000})
 
     @api.get("/v1/items", dependencies=KEY)
-    async def items(self, query: str = QueryParam("", max_length=MAX_QUERY_CHARS),
-                    limit: int = QueryParam(10, ge=1, le=MAX_LIMIT)) -> ItemsResponse:
+    async def items(
+        self, query: str = QueryParam("", max_length=MAX_QUERY_CHARS), limit: int = QueryParam(10, ge=1, le=MAX_LIMIT)
+    ) -> ItemsResponse:
         return ItemsResponse(items=self.rec.search_items(query, limit))
 
     @api.get("/v1/users", dependencies=KEY)
-    async def users(self, prefix: str = QueryParam("", max_length=MAX_ID_CHARS),
-                    limit: int = QueryParam(20, ge=1, le=MAX_LIMIT)) -> UsersResponse:
+    async def users(
+        self, prefix: str = QueryParam("", max_length=MAX_ID_CHARS), limit: int = QueryParam(20, ge=1, le=MAX_LIMIT)
+    ) -> UsersResponse:
         return UsersResponse(users=self.rec.users(prefix, limit))
 
     @api.get("/v1/users/{user_id}", dependencies=KEY, responses=NOT_FOUND)
@@ -154,8 +173,11 @@ class AppArgs(BaseModel):
     max_batch_size: int = Field(16, ge=1)
     batch_wait_timeout_s: float = Field(0.002, ge=0)
     device: str = "cpu"
-    cpus: list[int] | None = Field(None, description="pin the replica to these cores (Linux); for a node whose "
-                                                     "cores it may own, with one replica per node")
+    cpus: list[int] | None = Field(
+        None,
+        description="pin the replica to these cores (Linux); for a node whose "
+        "cores it may own, with one replica per node",
+    )
 
 
 def build_app(args: AppArgs) -> Application:

@@ -13,10 +13,49 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
-WORDS = ["red", "blue", "green", "black", "white", "soft", "loud", "bulky", "light", "wireless", "cheap", "premium", "leather", "steel", "wooden", "headset", "speaker", "lamp", "chair", "shoe", "bag", "watch", "camera", "mug", "pen"]
-PREFERENCE_WORDS = ["avoid", "prefer", "like", "dislike", "want", "no", "more", "less", "bulky", "heavy", "headsets", "cheap", "things"]
+WORDS = [
+    "red",
+    "blue",
+    "green",
+    "black",
+    "white",
+    "soft",
+    "loud",
+    "bulky",
+    "light",
+    "wireless",
+    "cheap",
+    "premium",
+    "leather",
+    "steel",
+    "wooden",
+    "headset",
+    "speaker",
+    "lamp",
+    "chair",
+    "shoe",
+    "bag",
+    "watch",
+    "camera",
+    "mug",
+    "pen",
+]
+PREFERENCE_WORDS = [
+    "avoid",
+    "prefer",
+    "like",
+    "dislike",
+    "want",
+    "no",
+    "more",
+    "less",
+    "bulky",
+    "heavy",
+    "headsets",
+    "cheap",
+    "things",
+]
 
 
 def item_title(rng: np.random.Generator) -> str:
@@ -31,33 +70,54 @@ def _tokenizer(folder: Path):
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
     corpus = [" ".join(WORDS + PREFERENCE_WORDS) + " Preferences : History , most recent first ;"]
     tok.train_from_iterator(corpus, trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]"]))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                   cls_token="[CLS]", sep_token="[SEP]")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )
     fast.save_pretrained(folder)
     return fast
 
 
-def build_run(folder: Path, n_items: int = 50, n_users: int = 8, codebook_sizes=(4, 4, 4), seed: int = 0,
-              hidden: int = 24, d_model: int = 16, max_text_tokens: int = 64) -> Path:
+def build_run(
+    folder: Path,
+    n_items: int = 50,
+    n_users: int = 8,
+    codebook_sizes=(4, 4, 4),
+    seed: int = 0,
+    hidden: int = 24,
+    d_model: int = 16,
+    max_text_tokens: int = 64,
+) -> Path:
     """Write a servable Mender-Tok run folder into `folder` (created) and return it."""
     import torch
-    from steerrec.config import to_dict
+    from transformers import BertConfig, BertModel
+
     from steerrec.models.mender import MenderTok, MenderTokConfig
     from steerrec.models.seq2seq import T5StackConfig
-    from transformers import BertConfig, BertModel
 
     folder = Path(folder)
     source = tempfile.TemporaryDirectory()  # the encoder's source: the run folder must not need it
     encoder_dir = Path(source.name)
     tok = _tokenizer(encoder_dir)
     torch.manual_seed(seed)
-    bert = BertConfig(vocab_size=len(tok), hidden_size=hidden, num_hidden_layers=2, num_attention_heads=2,
-                      intermediate_size=2 * hidden, max_position_embeddings=max_text_tokens,
-                      hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    bert = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=max_text_tokens,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     BertModel(bert).save_pretrained(encoder_dir)
     decoder = T5StackConfig(num_layers=1, d_model=d_model, d_ff=2 * d_model, num_heads=2, d_kv=8, dropout=0.0)
-    config = MenderTokConfig(encoder=str(encoder_dir), max_text_tokens=max_text_tokens, max_history=10,
-                             codebook_sizes=list(codebook_sizes), decoder=decoder)
+    config = MenderTokConfig(
+        encoder=str(encoder_dir),
+        max_text_tokens=max_text_tokens,
+        max_history=10,
+        codebook_sizes=list(codebook_sizes),
+        decoder=decoder,
+    )
     MenderTok(config).save(folder)
     source.cleanup()
     (folder / "run.json").write_text(json.dumps({"model": "mender_tok", "kind": "recommender"}))
@@ -72,13 +132,17 @@ def build_run(folder: Path, n_items: int = 50, n_users: int = 8, codebook_sizes=
     pq.write_table(pa.table({"item_id": item_ids, "codes": codes.tolist()}), folder / "semantic_ids.parquet")
     # one catalog item has no semantic ID: it may appear in a history, never in a result
     catalog = item_ids + ["i_no_id"]
-    pq.write_table(pa.table({"item_id": catalog, "title": [item_title(rng) for _ in catalog]}), folder / "items.parquet")
+    pq.write_table(
+        pa.table({"item_id": catalog, "title": [item_title(rng) for _ in catalog]}), folder / "items.parquet"
+    )
     users, items, stamps = [], [], []
     for u in range(n_users):
         picked = rng.choice(n_items, size=int(rng.integers(3, 9)), replace=False)
         users += [f"u{u}"] * len(picked)
         items += [item_ids[i] for i in picked]
         stamps += rng.permutation(len(picked)).tolist()
-    pq.write_table(pa.table({"user_id": users, "item_id": items, "timestamp": pa.array(stamps, pa.int64())}),
-                   folder / "interactions.parquet")
+    pq.write_table(
+        pa.table({"user_id": users, "item_id": items, "timestamp": pa.array(stamps, pa.int64())}),
+        folder / "interactions.parquet",
+    )
     return folder

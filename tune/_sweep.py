@@ -15,9 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 
+from ray import tune
 from steerrec.alignment.evaluate import results_table
 from steerrec.alignment.train import AlignConfig, align
 from steerrec.config import from_dict, load, to_dict
@@ -66,8 +66,15 @@ def trainable(config: dict[str, Any]) -> None:
     align(cfg, _report, checkpoint.to_directory() if checkpoint else None)
 
 
-def run_sweep(cfg: AlignConfig, space: dict[str, Any], storage: str | Path, name: str,
-              cpus_per_trial: float = 1, max_concurrent: int = 2, grace_period: int = 1) -> Any:
+def run_sweep(
+    cfg: AlignConfig,
+    space: dict[str, Any],
+    storage: str | Path,
+    name: str,
+    cpus_per_trial: float = 1,
+    max_concurrent: int = 2,
+    grace_period: int = 1,
+) -> Any:
     """Grid `space` (AlignConfig field -> tune.grid_search) over `cfg` with ASHA; resumable."""
     from ray import cloudpickle
 
@@ -79,13 +86,18 @@ def run_sweep(cfg: AlignConfig, space: dict[str, Any], storage: str | Path, name
         logger.info("restoring the sweep at %s", path)
         tuner = tune.Tuner.restore(str(path), trainable=fn, resume_errored=True)
     else:
-        asha = ASHAScheduler(time_attr="training_iteration", max_t=cfg.epochs,
-                             grace_period=min(grace_period, cfg.epochs), reduction_factor=2)
+        asha = ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=cfg.epochs,
+            grace_period=min(grace_period, cfg.epochs),
+            reduction_factor=2,
+        )
         tuner = tune.Tuner(
             fn,
             param_space={"base": to_dict(cfg), "runs": str(storage / f"{name}-runs"), **space},
-            tune_config=tune.TuneConfig(metric=METRIC, mode="max", scheduler=asha,
-                                        max_concurrent_trials=max_concurrent),
+            tune_config=tune.TuneConfig(
+                metric=METRIC, mode="max", scheduler=asha, max_concurrent_trials=max_concurrent
+            ),
             run_config=tune.RunConfig(name=name, storage_path=str(storage)),
         )
     return tuner.fit()
@@ -97,8 +109,12 @@ def summarise(results, params: list[str], plot_path: str | Path | None = None, g
     rows: dict[str, dict[str, Any]] = {}
     for _, r in frame.sort_values([f"config/{p}" for p in params]).iterrows():
         key = ", ".join(f"{p}={r[f'config/{p}']}" for p in params)
-        rows[key] = {"best_valid_hr1": float(r[METRIC]), "valid_ratio": float(r.get("valid_ratio", float("nan"))),
-                     "best_epoch": int(r["training_iteration"]), "examples_per_s": float(r.get("examples_per_s", float("nan")))}
+        rows[key] = {
+            "best_valid_hr1": float(r[METRIC]),
+            "valid_ratio": float(r.get("valid_ratio", float("nan"))),
+            "best_epoch": int(r["training_iteration"]),
+            "examples_per_s": float(r.get("examples_per_s", float("nan"))),
+        }
     if plot_path is not None:
         _plot(frame, params, Path(plot_path), group)
     return results_table(rows, ("best_valid_hr1", "valid_ratio", "best_epoch", "examples_per_s"))

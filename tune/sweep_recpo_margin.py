@@ -14,9 +14,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ray import tune  # noqa: E402
+from _sweep import run_sweep, summarise, sweep_config, sweep_parser
 
-from _sweep import run_sweep, summarise, sweep_config, sweep_parser  # noqa: E402
+from ray import tune
 
 
 def main(argv: list[str] | None = None) -> str:

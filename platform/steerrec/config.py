@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -67,8 +68,7 @@ def from_dict(cls: type[C], data: dict[str, Any], source: str = "<dict>", prefix
     if unknown:
         where = f"{prefix}." if prefix else ""
         raise ConfigError(
-            f"{source}: unknown key(s) {[where + k for k in unknown]} for {cls.__name__}; "
-            f"known: {sorted(fields)}"
+            f"{source}: unknown key(s) {[where + k for k in unknown]} for {cls.__name__}; known: {sorted(fields)}"
         )
     hints = typing.get_type_hints(cls)
     kwargs = {}

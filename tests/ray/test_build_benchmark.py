@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from steerrec.benchmark.axes import (
     AXES,
     COARSE,
@@ -31,8 +32,14 @@ EMBEDDER = EmbedderConfig(model="minilm", max_seq_length=32)
 
 
 def _config(data, out, use_ray: bool) -> BenchmarkConfig:
-    return BenchmarkConfig(data=str(data), preferences=str(data / "truth.parquet"), out=str(out),
-                           embedder=EMBEDDER, use_ray=use_ray, seed=0)
+    return BenchmarkConfig(
+        data=str(data),
+        preferences=str(data / "truth.parquet"),
+        out=str(out),
+        embedder=EMBEDDER,
+        use_ray=use_ray,
+        seed=0,
+    )
 
 
 def _read(out, axis: str) -> dict[str, list[dict]]:
@@ -61,7 +68,9 @@ def test_folder_shapes_and_manifest(built):
 
 def test_no_leak_from_the_future(built):
     root, _ = built
-    truth = {(r["user_id"], r["t"]): r["preferences"] for r in pq.read_table(root / "data" / "truth.parquet").to_pylist()}
+    truth = {
+        (r["user_id"], r["t"]): r["preferences"] for r in pq.read_table(root / "data" / "truth.parquet").to_pylist()
+    }
     rows = [r for split in _read(root / "bench", RECOMMENDATION).values() for r in split]
     assert rows and all(r["preference"] in truth[(r["user_id"], r["t"] - 1)] for r in rows)
     # the argmax is not a lucky guess: some rows would have a different statement with P_u^(t)

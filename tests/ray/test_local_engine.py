@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import pytest
+
 from steerrec.llm import EngineConfig, LocalSection, build_engine, make_sampling_params
 
 pytestmark = pytest.mark.ray
@@ -36,14 +37,24 @@ def tiny_model(tmp_path_factory):
     raw.pre_tokenizer = pre_tokenizers.Whitespace()
     raw.train_from_iterator(SENTENCES, trainers.WordLevelTrainer(special_tokens=SPECIALS))
     tok = PreTrainedTokenizerFast(
-        tokenizer_object=raw, pad_token="<pad>", eos_token="<eos>", unk_token="<unk>",
+        tokenizer_object=raw,
+        pad_token="<pad>",
+        eos_token="<eos>",
+        unk_token="<unk>",
         additional_special_tokens=SPECIALS[3:],
     )
     tok.chat_template = CHAT_TEMPLATE
     config = LlamaConfig(
-        vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id,
+        vocab_size=len(tok),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
     )
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("tiny-llama")
@@ -54,8 +65,11 @@ def tiny_model(tmp_path_factory):
 
 def _rows(n: int, **sampling) -> list[dict]:
     return [
-        {"id": i, "messages": [{"role": "user", "content": SENTENCES[i % len(SENTENCES)]}],
-         "sampling_params": make_sampling_params(**sampling)}
+        {
+            "id": i,
+            "messages": [{"role": "user", "content": SENTENCES[i % len(SENTENCES)]}],
+            "sampling_params": make_sampling_params(**sampling),
+        }
         for i in range(n)
     ]
 
@@ -77,8 +91,9 @@ def test_transformers_backend_in_actor_pool(ray_session, tiny_model):
     out = _run(ray_session, cfg, rows)
 
     assert [r["id"] for r in out] == list(range(9))
-    assert {"id", "messages", "sampling_params", "generated_text", "num_input_tokens",
-            "num_generated_tokens"} <= set(out[0])
+    assert {"id", "messages", "sampling_params", "generated_text", "num_input_tokens", "num_generated_tokens"} <= set(
+        out[0]
+    )
     for row in out:
         prompt = tok.apply_chat_template(list(row["messages"]), tokenize=False, add_generation_prompt=True)
         assert row["num_input_tokens"] == len(tok(prompt, add_special_tokens=False)["input_ids"])
@@ -119,10 +134,16 @@ def test_default_gguf_through_llama_cpp_follows_schema(ray_session):
     ]
     system = "You describe a user's preferences. Answer with JSON only."
     rows = [
-        {"id": i, "messages": [{"role": "system", "content": system},
-                               {"role": "user", "content": f"Recent items: {h}. List 1 to 5 short preferences."}],
-         "sampling_params": make_sampling_params(temperature=0.7, top_p=0.9, max_tokens=96, seed=i,
-                                                 json_schema=PREFERENCES_SCHEMA)}
+        {
+            "id": i,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": f"Recent items: {h}. List 1 to 5 short preferences."},
+            ],
+            "sampling_params": make_sampling_params(
+                temperature=0.7, top_p=0.9, max_tokens=96, seed=i, json_schema=PREFERENCES_SCHEMA
+            ),
+        }
         for i, h in enumerate(histories)
     ]
     cfg = EngineConfig(engine="local", model="default", local=LocalSection(batch_size=len(rows), num_threads=2))
@@ -134,5 +155,7 @@ def test_default_gguf_through_llama_cpp_follows_schema(ray_session):
         jsonschema.validate(json.loads(row["generated_text"]), PREFERENCES_SCHEMA)
         assert row["num_input_tokens"] > 20 and 0 < row["num_generated_tokens"] <= 96
     generated = sum(r["num_generated_tokens"] for r in out)
-    print(f"\nllama.cpp Qwen 0.5B: {len(out)} prompts in {elapsed:.1f}s (model load included), "
-          f"{elapsed / len(out):.2f} s/prompt, {generated / elapsed:.1f} generated tok/s overall")
+    print(
+        f"\nllama.cpp Qwen 0.5B: {len(out)} prompts in {elapsed:.1f}s (model load included), "
+        f"{elapsed / len(out):.2f} s/prompt, {generated / elapsed:.1f} generated tok/s overall"
+    )

@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -24,10 +23,30 @@ USERS = ["u1", "u2", "u3", "u_bad"]
 
 
 def _dataset(root: Path, n_items: int = 5) -> str:
-    items = [{"item_id": f"i{k}", "title": f"Widget{k} deluxe", "brand": "Acme", "categories": ["tools"],
-              "price": 9.5, "description": "A widget.", "extra": "{}"} for k in range(n_items)]
-    inter = [{"user_id": u, "item_id": f"i{k}", "timestamp": 100 + k, "rating": 4.0,
-              "review_text": f"Review {k} by {u}", "review_summary": "fine"} for u in USERS for k in range(n_items)]
+    items = [
+        {
+            "item_id": f"i{k}",
+            "title": f"Widget{k} deluxe",
+            "brand": "Acme",
+            "categories": ["tools"],
+            "price": 9.5,
+            "description": "A widget.",
+            "extra": "{}",
+        }
+        for k in range(n_items)
+    ]
+    inter = [
+        {
+            "user_id": u,
+            "item_id": f"i{k}",
+            "timestamp": 100 + k,
+            "rating": 4.0,
+            "review_text": f"Review {k} by {u}",
+            "review_summary": "fine",
+        }
+        for u in USERS
+        for k in range(n_items)
+    ]
     root.mkdir(parents=True, exist_ok=True)
     pq.write_table(pa.Table.from_pylist(items, schema=schema.ITEMS), root / schema.ITEMS_FILE)
     pq.write_table(pa.Table.from_pylist(inter, schema=schema.INTERACTIONS), root / schema.INTERACTIONS_FILE)
@@ -42,15 +61,24 @@ def _run(data, out, delay=0.0, max_retries=3):
     sys.path.insert(0, str(HERE))
     from _fake_llm import processor
 
-    return generate(build_requests(data, PromptConfig()), ["user_id", "t"], processor(delay), parse_statements,
-                    _to_row, out, schema.PREFERENCES, schema.PREFERENCE_FAILURES,
-                    GenerationConfig(max_retries=max_retries, shard_rows=2), PREFERENCES_SCHEMA)
+    return generate(
+        build_requests(data, PromptConfig()),
+        ["user_id", "t"],
+        processor(delay),
+        parse_statements,
+        _to_row,
+        out,
+        schema.PREFERENCES,
+        schema.PREFERENCE_FAILURES,
+        GenerationConfig(max_retries=max_retries, shard_rows=2),
+        PREFERENCES_SCHEMA,
+    )
 
 
 def test_requests_cover_positions_before_the_last(tmp_path):
     requests = build_requests(_dataset(tmp_path / "data"), PromptConfig(), limit_users=2)
     assert [(r["user_id"], r["t"]) for r in requests] == [(u, t) for u in ("u1", "u2") for t in range(1, 5)]
-    assert 'Widget0 deluxe' in requests[0]["messages"][1]["content"]  # P^(1) sees item 1 only
+    assert "Widget0 deluxe" in requests[0]["messages"][1]["content"]  # P^(1) sees item 1 only
     assert "Widget1" not in requests[0]["messages"][1]["content"]
 
 
@@ -72,7 +100,7 @@ def test_resume_after_kill_gives_one_row_per_key(tmp_path):
     data, out = _dataset(tmp_path / "data", n_items=12), str(tmp_path / "prefs")
     script = (
         "import sys; sys.path.insert(0, %r); sys.path.insert(0, %r);"
-        "import ray; ray.init(address=\"local\", num_cpus=2, include_dashboard=False);"
+        'import ray; ray.init(address="local", num_cpus=2, include_dashboard=False);'
         "from test_preference_pipeline import _run; _run(%r, %r, delay=%s, max_retries=%d)"
     )
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
@@ -85,8 +113,9 @@ def test_resume_after_kill_gives_one_row_per_key(tmp_path):
     slow.wait()
     partial = read_preferences(out).num_rows
     assert 0 < partial < 33, "the kill must land midway"
-    done = subprocess.run([sys.executable, "-c", script % (str(HERE), str(HERE.parent), data, out, 0.0, 3)],
-                          env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-c", script % (str(HERE), str(HERE.parent), data, out, 0.0, 3)], env=env, timeout=300
+    )
     assert done.returncode == 0
     prefs = read_preferences(out).to_pandas()
     assert len(prefs) == 33 and not prefs.duplicated(["user_id", "t"]).any()  # 3 good users x 11

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -41,8 +42,9 @@ def run_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def base_url(ray_session, run_dir):
     """Two apps on one free port: `/` without a key, `/keyed` whose replica has STEERREC_API_KEY set."""
-    from ray import serve
     from ray.serve.api import RunTarget
+
+    from ray import serve
 
     sys.path.insert(0, str(REPO))
     app = importlib.import_module("serve.app")
@@ -50,14 +52,16 @@ def base_url(ray_session, run_dir):
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     small = {"num_cpus": 0}
     open_app = app.SteerrecApp.options(ray_actor_options=small).bind(
-        run_dir=str(run_dir), batch_wait_timeout_s=0.02, cpus=[min(os.sched_getaffinity(0))])  # a pinned replica
+        run_dir=str(run_dir), batch_wait_timeout_s=0.02, cpus=[min(os.sched_getaffinity(0))]
+    )  # a pinned replica
     keyed = app.SteerrecApp.options(
         name="SteerrecAppKeyed",
         ray_actor_options={**small, "runtime_env": {"env_vars": {app.API_KEY_ENV: KEY}}},
     ).bind(run_dir=str(run_dir))
     # both replicas start side by side (each imports torch and transformers: tens of seconds here)
-    serve.run_many([RunTarget(open_app, name="open", route_prefix="/"),
-                    RunTarget(keyed, name="keyed", route_prefix="/keyed")])
+    serve.run_many(
+        [RunTarget(open_app, name="open", route_prefix="/"), RunTarget(keyed, name="keyed", route_prefix="/keyed")]
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -78,9 +82,11 @@ def _post(url, body, **kw):
 def test_recommend_over_http_equals_the_plain_class(base_url, direct):
     from steerrec.serving import RecommendRequest
 
-    bodies = [{"history": ["i0001", "i0002"], "preferences": ["Avoid bulky headsets"], "k": 5},
-              {"user_id": "u3", "k": 8, "exclude_history": False},
-              {"history": [], "preferences": ["prefer cheap things"], "k": 3}]
+    bodies = [
+        {"history": ["i0001", "i0002"], "preferences": ["Avoid bulky headsets"], "k": 5},
+        {"user_id": "u3", "k": 8, "exclude_history": False},
+        {"history": [], "preferences": ["prefer cheap things"], "k": 3},
+    ]
     with ThreadPoolExecutor(len(bodies) * 3) as pool:  # concurrent calls share batches
         responses = list(pool.map(lambda b: _post(base_url, b), bodies * 3))
     expected = direct.recommend([RecommendRequest(**b) for b in bodies]) * 3
@@ -112,7 +118,11 @@ def test_bad_input_is_4xx_naming_the_field(base_url, body, status, loc):
 
 
 def test_other_routes(base_url):
-    assert requests.get(base_url + "/healthz", timeout=10).json() == {"status": "ok", "model": "mender_tok", "n_items": 50}
+    assert requests.get(base_url + "/healthz", timeout=10).json() == {
+        "status": "ok",
+        "model": "mender_tok",
+        "n_items": 50,
+    }
     items = requests.get(base_url + "/v1/items", params={"query": "red", "limit": 3}, timeout=10).json()["items"]
     assert 0 < len(items) <= 3 and all("red" in i["title"] for i in items)
     user = requests.get(base_url + "/v1/users/u1", timeout=10).json()

@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 import pytest
+
 from conftest import REPO
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -58,13 +59,20 @@ def test_app_answers_through_haproxy(tmp_path):
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "TOKENIZERS_PARALLELISM": "false"}
     for name in ("RAY_ADDRESS", "RAY_SERVE_ENABLE_HA_PROXY", "RAY_SERVE_THROUGHPUT_OPTIMIZED"):
         env.pop(name, None)
-    proc = subprocess.run([sys.executable, "-c", CHILD.format(repo=str(REPO), run=str(run))], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=REPO)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD.format(repo=str(REPO), run=str(run))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert proc.returncode == 0 and lines, proc.stdout[-3000:] + proc.stderr[-3000:]
-    got = json.loads(lines[-1][len("RESULT "):])
+    got = json.loads(lines[-1][len("RESULT ") :])
     assert got["haproxy"] is True and got["health"] == 200 and got["recommend"] == 200
     assert got["bad"] == 422 and got["bad_loc"] == ["body", "k"]
     expected = Recommender.from_run(run).recommend(
-        [RecommendRequest(history=["i0001", "i0002"], preferences=["Avoid bulky headsets"], k=5)])[0]
+        [RecommendRequest(history=["i0001", "i0002"], preferences=["Avoid bulky headsets"], k=5)]
+    )[0]
     assert got["items"] == [i.item_id for i in expected.items]

@@ -33,8 +33,10 @@ def _write_bench(data, bench, pairs: int = 6) -> None:
                     out.append(base | {"preferences": prefs})
                 elif axis == "sentiment" and i < pairs:
                     for polarity, word in (("neg", "Avoid"), ("pos", "Find")):
-                        out.append(base | {"history": [], "preference": f"{word} {prefs[0]}",
-                                           "polarity": polarity, "pair_id": i})
+                        out.append(
+                            base
+                            | {"history": [], "preference": f"{word} {prefs[0]}", "polarity": polarity, "pair_id": i}
+                        )
                 elif axis != "sentiment":
                     out.append(base | {"preference": prefs[0]})
             path = bench / axis_file(axis, split)
@@ -64,10 +66,23 @@ def _ids_job(world, name: str, use_ray: bool):
     from steerrec.train.semantic_ids import SemanticIdJobConfig, train_semantic_ids
 
     out = world / name
-    quality = train_semantic_ids(SemanticIdJobConfig(
-        data=str(world / "data"), out=str(out), embeddings=str(world / "emb.parquet"), use_ray=use_ray,
-        rqvae={"hidden_dims": [16], "latent_dim": 8, "n_levels": 2, "codebook_size": 4, "epochs": 3,
-               "batch_size": 64, "kmeans_iters": 5}))
+    quality = train_semantic_ids(
+        SemanticIdJobConfig(
+            data=str(world / "data"),
+            out=str(out),
+            embeddings=str(world / "emb.parquet"),
+            use_ray=use_ray,
+            rqvae={
+                "hidden_dims": [16],
+                "latent_dim": 8,
+                "n_levels": 2,
+                "codebook_size": 4,
+                "epochs": 3,
+                "batch_size": 64,
+                "kmeans_iters": 5,
+            },
+        )
+    )
     return out, quality
 
 
@@ -102,19 +117,34 @@ def test_tiger_resumes_after_a_worker_dies_then_evaluates(world, semantic_ids, r
 
     marker = tmp_path / "failed-once"
     cfg = RecommenderJobConfig(
-        model="tiger", model_config=TIGER, data=str(world / "data"), benchmark=str(world / "bench"),
-        semantic_ids=str(semantic_ids[0] / "semantic_ids.parquet"), out=str(tmp_path / "run"),
-        beam_size=10, max_valid=24, scaling=RayScaling(num_workers=1, cpus_per_worker=1, max_failures=1),
-        loop=LoopConfig(epochs=3, batch_size=64, lr=3e-3, patience=0, progress=False,
-                        fail_at_epoch=2, fail_marker=str(marker)))
+        model="tiger",
+        model_config=TIGER,
+        data=str(world / "data"),
+        benchmark=str(world / "bench"),
+        semantic_ids=str(semantic_ids[0] / "semantic_ids.parquet"),
+        out=str(tmp_path / "run"),
+        beam_size=10,
+        max_valid=24,
+        scaling=RayScaling(num_workers=1, cpus_per_worker=1, max_failures=1),
+        loop=LoopConfig(
+            epochs=3, batch_size=64, lr=3e-3, patience=0, progress=False, fail_at_epoch=2, fail_marker=str(marker)
+        ),
+    )
     summary = train_recommender(cfg)
     assert marker.is_file()  # the worker did die at the start of epoch 2
     assert summary["start_epoch"] == 2  # ... and the restarted worker began after the epoch-1 checkpoint
     assert [row["epoch"] for row in summary["history"]] == [1, 2, 3]
     assert summary["history"][0]["start_epoch"] == 1 and summary["history"][2]["start_epoch"] == 2
     run = tmp_path / "run"
-    for name in ("config.yaml", "model.safetensors", "semantic_ids.parquet", "items.parquet", "job.yaml",
-                 "metrics.json", "run.json"):
+    for name in (
+        "config.yaml",
+        "model.safetensors",
+        "semantic_ids.parquet",
+        "items.parquet",
+        "job.yaml",
+        "metrics.json",
+        "run.json",
+    ):
         assert (run / name).is_file(), name
     model, catalog, info, _ = load_run(run)
     assert info["model"] == "tiger" and info["best_epoch"] == summary["best_epoch"]

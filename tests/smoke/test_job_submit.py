@@ -15,8 +15,11 @@ pytestmark = pytest.mark.slow
 def test_prepare_data_job_submitted(ray_head, tmp_path):
     address, env = ray_head
     out = tmp_path / "world"  # absolute: the job runs in a copy of the working dir
-    done = submit(address, env, ["jobs/prepare_data.py", "--format", "world", "--out", str(out),
-                                 "world.n_users=120", "world.n_items=60"])
+    done = submit(
+        address,
+        env,
+        ["jobs/prepare_data.py", "--format", "world", "--out", str(out), "world.n_users=120", "world.n_items=60"],
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "succeeded" in (done.stdout + done.stderr).lower()
     manifest = json.loads((out / "manifest.json").read_text())

@@ -8,6 +8,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+
 from conftest import REPO
 from steerrec.alignment.cli import add_run_args, run_job
 from steerrec.config import ConfigError
@@ -42,6 +43,7 @@ def test_an_unknown_override_is_refused_by_name(tmp_path):
 
 @pytest.mark.parametrize("job", ["train_sft.py", "align.py"])
 def test_jobs_parse_their_flags(job):
-    out = subprocess.run([sys.executable, str(REPO / "jobs" / job), "--help"], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        [sys.executable, str(REPO / "jobs" / job), "--help"], capture_output=True, text=True, check=True
+    ).stdout
     assert "--eval-users" in out and ("--sft-run" in out) == (job == "align.py")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import dataset_dir
 
+from conftest import dataset_dir
 from steerrec.alignment.data import UNSEEN_RATING, AlignmentDataConfig, build_examples, read_sdpo_json
 
 
@@ -18,7 +18,9 @@ def _frames(n_users=3, n_items=60, length=16, seed=0):
         for pos, item in enumerate(picks):
             rows.append((f"u{u}", f"i{item}", 1000 + pos, float(rng.choice([2, 4, 5]))))
     inter = pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"])
-    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(n_items)], "title": [f"Title {k}" for k in range(n_items)]})
+    items = pd.DataFrame(
+        {"item_id": [f"i{k}" for k in range(n_items)], "title": [f"Title {k}" for k in range(n_items)]}
+    )
     return inter, items
 
 
@@ -43,7 +45,9 @@ def test_candidate_sets_follow_the_rules():
         for c, r, s in zip(ex.candidate_ids, ex.ratings, ex.steps_ahead):
             if c not in seen:
                 assert (r, s) == (UNSEEN_RATING, 10)
-        assert [h for h, _ in ex.history] == [f"Title {i[1:]}" for i in ids[max(0, ex.t - 1 - cfg.max_history): ex.t - 1]]
+        assert [h for h, _ in ex.history] == [
+            f"Title {i[1:]}" for i in ids[max(0, ex.t - 1 - cfg.max_history) : ex.t - 1]
+        ]
 
 
 def test_recpo_preferred_is_highest_score_and_prompt_format():

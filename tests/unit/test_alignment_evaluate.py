@@ -11,7 +11,9 @@ from steerrec.alignment.evaluate import build_probes, hit_metrics, hr1_by_histor
 
 
 def _ex(cands, target, t=5):
-    return Example("u", t, "test", [("A", 5.0)], list(cands), list(cands), [3.0] * len(cands), [10] * len(cands), target)
+    return Example(
+        "u", t, "test", [("A", 5.0)], list(cands), list(cands), [3.0] * len(cands), [10] * len(cands), target
+    )
 
 
 def test_hit_metrics_by_hand():
@@ -26,8 +28,14 @@ def test_hit_metrics_by_hand():
 def test_hr1_by_history_buckets():
     examples = [_ex(["X"], 0, t=10), _ex(["X"], 0, t=60), _ex(["X"], 0, t=61), _ex(["X"], 0, t=400)]
     out = hr1_by_history(["X", "X", "no", "X"], examples)
-    assert out == {"hist_1-50": 1.0, "hist_1-50_n": 1, "hist_51-100": 0.5, "hist_51-100_n": 2,
-                   "hist_201+": 1.0, "hist_201+_n": 1}
+    assert out == {
+        "hist_1-50": 1.0,
+        "hist_1-50_n": 1,
+        "hist_51-100": 0.5,
+        "hist_51-100_n": 2,
+        "hist_201+": 1.0,
+        "hist_201+_n": 1,
+    }
 
 
 def test_probes_follow_their_rules():

@@ -11,7 +11,8 @@ from steerrec.alignment import model as M  # noqa: E402
 from steerrec.alignment.losses import LOSSES, get_loss  # noqa: E402
 
 PROMPTS = [
-    "History:\nToy Story (1995) | Rating: 5\nHeat (1995) | Rating: 2\nCandidates:\nJumanji (1995)\nCasino (1995)\nAnswer:",
+    "History:\nToy Story (1995) | Rating: 5\nHeat (1995) | Rating: 2\n"
+    "Candidates:\nJumanji (1995)\nCasino (1995)\nAnswer:",
     "History:\nBabe (1995) | Rating: 4\nCandidates:\nSabrina (1995)\nNixon (1995)\nHeat (1995)\nAnswer:",
 ]
 TITLES = [["Jumanji (1995)", "Casino (1995)", "Heat (1995)"], ["Sabrina (1995)", "Nixon (1995)", "Babe (1995)"]]
@@ -73,7 +74,7 @@ def test_reference_after_merge_is_the_sft_model(tok):
     merged = M.merge_lora(sft)
     policy = M.add_lora(merged, cfg)
     with torch.no_grad():
-        for n, p in _lora_params(policy).items():
+        for _n, p in _lora_params(policy).items():
             p.normal_(0, 0.2)  # a trained alignment adapter: the policy moved away
         moved, _ = M.candidate_logps(policy, prompts, cands)
     with M.reference(policy) as ref:
@@ -98,8 +99,16 @@ def test_every_lora_parameter_changes_and_base_stays(tok):
         total, _ = M.candidate_logps(policy, prompts, cands)
         with M.reference(policy) as ref:
             ref_total, _ = M.candidate_logps(ref, prompts, cands)
-        out = loss_fn(total[:, 0], total[:, 1:], ref_total[:, 0], ref_total[:, 1:],
-                      torch.tensor([4.0, 5.0]), torch.tensor([[3.0, 2.0], [3.0, 1.0]]), beta=1.0, lam=1.0)
+        out = loss_fn(
+            total[:, 0],
+            total[:, 1:],
+            ref_total[:, 0],
+            ref_total[:, 1:],
+            torch.tensor([4.0, 5.0]),
+            torch.tensor([[3.0, 2.0], [3.0, 1.0]]),
+            beta=1.0,
+            lam=1.0,
+        )
         opt.zero_grad()
         out.loss.backward()
         opt.step()
@@ -124,8 +133,9 @@ def test_loss_registry_wiring():
     scores = torch.tensor([[4.0, 2.0, 3.0]])
     for name in LOSS_INPUTS:
         k = 2 if name == "dpo" else 3  # DPO takes one rejected item
-        out = preference_loss(name, s[:, :k], s[:, :k] / 2, r[:, :k], scores[:, :k], beta=1.0, lam=1.0,
-                              margin="ratio", gamma=0.5)
+        out = preference_loss(
+            name, s[:, :k], s[:, :k] / 2, r[:, :k], scores[:, :k], beta=1.0, lam=1.0, margin="ratio", gamma=0.5
+        )
         assert torch.isfinite(out.loss) and out.chosen_rewards.shape == (1,)
     # column 0 is the preferred item: DPO by hand, beta 1, r_w = -1 + 1.5, r_l = -2 + 1.5
     dpo = preference_loss("dpo", s[:, :2], s[:, :2], r[:, :2], scores[:, :2], 1.0, 1.0, "ratio", 0.5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pytest
+
 from steerrec.benchmark.axes import (
     AXES,
     COARSE,
@@ -51,10 +52,15 @@ def unit(*rows: list[float]) -> np.ndarray:
 
 
 def pool_of(rows: list[tuple[str, int, list[str]]]) -> PreferencePool:
-    return PreferencePool.from_table(pa.table({
-        "user_id": [u for u, _, _ in rows], "t": pa.array([t for _, t, _ in rows], pa.int32()),
-        "preferences": [p for _, _, p in rows],
-    }))
+    return PreferencePool.from_table(
+        pa.table(
+            {
+                "user_id": [u for u, _, _ in rows],
+                "t": pa.array([t for _, t, _ in rows], pa.int32()),
+                "preferences": [p for _, _, p in rows],
+            }
+        )
+    )
 
 
 def sequences(rows: list[tuple[str, int, list[str], str, str]]) -> pa.Table:
@@ -63,6 +69,7 @@ def sequences(rows: list[tuple[str, int, list[str], str, str]]) -> pa.Table:
 
 
 # ---- shapes and the pool ---------------------------------------------------------------
+
 
 def test_axis_names_and_schemas():
     assert AXES == ("recommendation", "fine", "coarse", "sentiment", "consolidation")
@@ -83,6 +90,7 @@ def test_pool_dedupes_statements_and_rejects_repeated_keys():
 
 
 # ---- axis 1 and 5 ------------------------------------------------------------------------
+
 
 def test_closest_in_segments_takes_argmax_first_on_ties_and_minus_one_when_empty():
     prefs = unit([1, 0], [0, 1], [1, 1], [1, 0])  # statement 3 ties with statement 0
@@ -120,6 +128,7 @@ def test_consolidation_gives_all_statements_of_t_minus_one():
 
 
 # ---- axes 2 and 3 ------------------------------------------------------------------------
+
 
 def test_extreme_items_most_and_least_similar_never_self():
     items = unit([1, 0], [0.9, 0.1], [0, 1], [-1, 0.1])
@@ -173,11 +182,21 @@ def test_steering_rows_target_the_retrieved_item_with_a_matched_preference():
 
 # ---- axis 4 ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, negative", [
-    ("Avoid strong scents", True), ("avoid: strong scents", True), ("EXCLUDE wired headphones", True),
-    ("No added sugar", True), ("Nothing loud", False), ("Not too sweet", False), ("Find quiet fans", False),
-    ("Look for no-slip soles", False), ("", False),
-])
+
+@pytest.mark.parametrize(
+    "text, negative",
+    [
+        ("Avoid strong scents", True),
+        ("avoid: strong scents", True),
+        ("EXCLUDE wired headphones", True),
+        ("No added sugar", True),
+        ("Nothing loud", False),
+        ("Not too sweet", False),
+        ("Find quiet fans", False),
+        ("Look for no-slip soles", False),
+        ("", False),
+    ],
+)
 def test_negation_is_the_whole_first_word(text, negative):
     assert is_negative(text) is negative
 
@@ -193,8 +212,13 @@ def test_invert_replaces_the_negation_word():
 
 
 def test_match_pairs_one_review_or_the_closest_and_only_up_to_t():
-    pool = pool_of([("u", 1, ["Avoid sweet", "Find salty", "No bitter"]), ("u", 3, ["Avoid sweet", "No bitter"]),
-                    ("v", 2, ["No bitter"])])
+    pool = pool_of(
+        [
+            ("u", 1, ["Avoid sweet", "Find salty", "No bitter"]),
+            ("u", 3, ["Avoid sweet", "No bitter"]),
+            ("v", 2, ["No bitter"]),
+        ]
+    )
     pref_emb = unit(*[{"Avoid sweet": [1, 0], "Find salty": [0, 1], "No bitter": [0.1, 1]}[t] for t in pool.texts])
     # u's negative reviews at positions 1 (sweet item) and 3 (bitter item); v has none
     review_emb = unit([1, 0.1], [0, 1])
@@ -212,8 +236,10 @@ def test_sentiment_rows_link_twins_and_split_by_user():
     cfg = SentimentConfig(valid_fraction=0.0, test_fraction=0.0)
     rows = sentiment_examples(pairs, pool, cfg, seed=3)["train"].to_pylist()
     assert [(r["pair_id"], r["polarity"], r["preference"], r["target"], r["history"]) for r in rows] == [
-        (0, "neg", "Avoid sweet", "i1", []), (0, "pos", "Find sweet", "i1", []),
-        (1, "neg", "No bitter", "i2", []), (1, "pos", "Find bitter", "i2", []),
+        (0, "neg", "Avoid sweet", "i1", []),
+        (0, "pos", "Find sweet", "i1", []),
+        (1, "neg", "No bitter", "i2", []),
+        (1, "pos", "Find bitter", "i2", []),
     ]
     splits = [split_of(f"user{i}", 0, 0.15, 0.15) for i in range(2000)]
     assert splits == [split_of(f"user{i}", 0, 0.15, 0.15) for i in range(2000)]

@@ -7,6 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+
 from steerrec.benchmark.axes import AXES, axis_file, axis_schema
 from steerrec.models.mender import MenderEmbConfig
 from steerrec.models.sasrec import SASRecConfig
@@ -41,8 +42,10 @@ def bench(tmp_path):
             if axis == "consolidation":
                 rows.append(base | {"preferences": [pref, "second"]})
             elif axis == "sentiment":
-                rows += [base | {"history": [], "preference": f"Avoid {pref}", "polarity": "neg", "pair_id": i},
-                         base | {"history": [], "preference": f"Find {pref}", "polarity": "pos", "pair_id": i}]
+                rows += [
+                    base | {"history": [], "preference": f"Avoid {pref}", "polarity": "neg", "pair_id": i},
+                    base | {"history": [], "preference": f"Find {pref}", "polarity": "pos", "pair_id": i},
+                ]
             else:
                 rows.append(base | {"preference": f"{axis}: {pref}"})
         path = tmp_path / axis_file(axis, "train")
@@ -91,7 +94,7 @@ def test_tiger_batch_holds_semantic_id_tokens(bench, catalog):
     enc = B.encode("tiger", cfg, _rec(bench, catalog), catalog)
     batch = B.make_batch(enc, np.array([0, 2]))
     # level 0 tokens start at N_SPECIAL, level 1 at N_SPECIAL + 2
-    tok = lambda codes: [N_SPECIAL + codes[0], N_SPECIAL + 2 + codes[1]]  # noqa: E731
+    tok = lambda codes: [N_SPECIAL + codes[0], N_SPECIAL + 2 + codes[1]]
     assert batch["target"].tolist() == [tok(CODES[2]), tok(CODES[0])]
     assert batch["history"][1].tolist() == tok(CODES[0]) + tok(CODES[3])  # the most recent 2 of c, a, d
     assert "negative" not in batch
@@ -118,7 +121,9 @@ def test_mender_emb_batch_gathers_embeddings_with_masks(bench, catalog):
     item_emb = np.arange(8, dtype=np.float32).reshape(4, 2)
     texts = B.TextTable.build([ex], lambda t: np.array([[len(s), 1.0] for s in t]), 2)
     tiny = T5StackConfig(num_layers=1, d_model=8, d_ff=8, num_heads=1, d_kv=8)
-    cfg = MenderEmbConfig(embed_dim=2, max_history=2, max_preferences=2, codebook_sizes=[2, 2], encoder=tiny, decoder=tiny)
+    cfg = MenderEmbConfig(
+        embed_dim=2, max_history=2, max_preferences=2, codebook_sizes=[2, 2], encoder=tiny, decoder=tiny
+    )
     enc = B.encode("mender_emb", cfg, ex, catalog, item_emb, texts)
     batch = B.make_batch(enc, np.array([1, 3]))  # u2 (history d) and the first negative (no history)
     assert batch["history_emb"].shape == (2, 1, 2) and batch["history_mask"].tolist() == [[True], [False]]
@@ -130,7 +135,12 @@ def test_mender_emb_batch_gathers_embeddings_with_masks(bench, catalog):
 
 
 def test_shards_are_disjoint_and_equally_long():
-    enc = {"model": "sasrec", "n": 7, "negative": np.zeros(7, bool), "target": np.arange(7),
-           "history": np.zeros((7, 2), dtype=np.int64)}
+    enc = {
+        "model": "sasrec",
+        "n": 7,
+        "negative": np.zeros(7, bool),
+        "target": np.arange(7),
+        "history": np.zeros((7, 2), dtype=np.int64),
+    }
     seen = [torch.cat([b["target"] for b in B.iter_batches(enc, 2, True, 3, r, 2)]).tolist() for r in (0, 1)]
     assert len(seen[0]) == len(seen[1]) == 3 and not set(seen[0]) & set(seen[1])

@@ -22,7 +22,7 @@ def split_zip(tmp_path, parts: int = 3):
     files = []
     for i in range(parts):
         part = tmp_path / f"model.zip.{i + 1:03d}"
-        part.write_bytes(data[cut[i]:cut[i + 1]])
+        part.write_bytes(data[cut[i] : cut[i + 1]])
         files.append(part)
     spec = SplitZip("tiny-model", ("p1", "p2", "p3"), "0.0.1", len(data), hashlib.sha256(data).hexdigest())
     return spec, files

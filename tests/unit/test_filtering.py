@@ -33,7 +33,13 @@ def test_duplicates_keep_the_first_in_source_order():
     # rows 0 and 2 repeat (user 0, item 5, t 10): row 2 goes; same item at another time stays
     assert first_of_duplicates(users, items, stamps, seq).tolist() == [True, True, False, True, True]
     # the first by source order wins even when rows arrive out of seq order
-    assert first_of_duplicates(users[::-1], items[::-1], stamps[::-1], seq[::-1]).tolist() == [True, True, False, True, True]
+    assert first_of_duplicates(users[::-1], items[::-1], stamps[::-1], seq[::-1]).tolist() == [
+        True,
+        True,
+        False,
+        True,
+        True,
+    ]
 
 
 @pytest.mark.parametrize(

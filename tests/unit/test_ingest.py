@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,9 +10,9 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
-from conftest import dataset_dir
 
 import steerrec.data.prepare as prepare_module
+from conftest import dataset_dir
 from steerrec.data import io
 from steerrec.data.ingest import STAGING, write_in_order
 from steerrec.data.prepare import PrepareConfig, prepare
@@ -49,8 +48,15 @@ class ListReader:
 def _grid(users=6, items=6, **extra):
     """Every user rates every item once: a full 6x6 grid survives a 5-core."""
     return [
-        {"user_id": f"u{u}", "item_id": f"i{i}", "timestamp": 100 * u + i, "rating": 4.0, "review_text": "ok",
-         "review_summary": None, **extra}
+        {
+            "user_id": f"u{u}",
+            "item_id": f"i{i}",
+            "timestamp": 100 * u + i,
+            "rating": 4.0,
+            "review_text": "ok",
+            "review_summary": None,
+            **extra,
+        }
         for u in range(users)
         for i in range(items)
     ]
@@ -71,9 +77,11 @@ def _cfg(tmp_path, **kw):
 
 def test_folder_shapes_order_and_manifest(tmp_path, use_reader):
     rows = _grid()[::-1] + [{"user_id": "lonely", "item_id": "i0", "timestamp": 1, "rating": 1.0}]
-    items = [{"item_id": "i0", "title": "Soap", "categories": ["Bath"], "extra": {"b": 1}},
-             {"item_id": "i0", "title": "Other", "brand": "Acme"},  # merged: first non-empty wins
-             {"item_id": "gone", "title": "never rated"}]
+    items = [
+        {"item_id": "i0", "title": "Soap", "categories": ["Bath"], "extra": {"b": 1}},
+        {"item_id": "i0", "title": "Other", "brand": "Acme"},  # merged: first non-empty wins
+        {"item_id": "gone", "title": "never rated"},
+    ]
     use_reader(ListReader(rows, items))
     summary = prepare(_cfg(tmp_path))
     out = tmp_path / "out"
@@ -87,13 +95,23 @@ def test_folder_shapes_order_and_manifest(tmp_path, use_reader):
     assert items_out.schema.equals(ITEMS)
     first = items_out.to_pylist()[0]
     assert first | {"extra": json.loads(first["extra"])} == {
-        "item_id": "i0", "title": "Soap", "brand": "Acme", "categories": ["Bath"], "price": None,
-        "description": None, "extra": {"b": 1}}
+        "item_id": "i0",
+        "title": "Soap",
+        "brand": "Acme",
+        "categories": ["Bath"],
+        "price": None,
+        "description": None,
+        "extra": {"b": 1},
+    }
     assert items_out.column("item_id").to_pylist() == [f"i{i}" for i in range(6)]
     assert summary["items_without_metadata"] == 5
     assert io.read_table(out / "sequences.parquet").schema.equals(SEQUENCES)
-    assert summary["counts"] == {"users": 6, "items": 6, "interactions": 36,
-                                 "sequences": {"train": 18, "valid": 6, "test": 6}}  # t = 2..6
+    assert summary["counts"] == {
+        "users": 6,
+        "items": 6,
+        "interactions": 36,
+        "sequences": {"train": 18, "valid": 6, "test": 6},
+    }  # t = 2..6
     assert summary["kcore_dropped"] == 1 and summary["rows_read"] == {"interactions": 37, "items": 3}
 
 
@@ -110,9 +128,13 @@ def test_duplicates_keep_the_first(tmp_path, use_reader):
 
 
 def test_bad_rows_counted_by_reason_and_fraction_enforced(tmp_path, use_reader):
-    bad = [BadRow("malformed_json", detail="line cut"), {"user_id": "u1", "item_id": "i1", "timestamp": "soon"},
-           {"user_id": "", "item_id": "i1", "timestamp": 5}, {"user_id": 7, "item_id": "i1", "timestamp": 5.5},
-           {"user_id": "u1", "item_id": "i1", "timestamp": 5, "rating": "high"}]
+    bad = [
+        BadRow("malformed_json", detail="line cut"),
+        {"user_id": "u1", "item_id": "i1", "timestamp": "soon"},
+        {"user_id": "", "item_id": "i1", "timestamp": 5},
+        {"user_id": 7, "item_id": "i1", "timestamp": 5.5},
+        {"user_id": "u1", "item_id": "i1", "timestamp": 5, "rating": "high"},
+    ]
     use_reader(ListReader(_grid() + bad))
     with pytest.raises(DataError, match=r"5 of 41 interactions rows are bad .*max_bad_fraction=0.01"):
         prepare(_cfg(tmp_path))
@@ -175,24 +197,31 @@ def test_uri_folder_writes_the_manifest_last(tmp_path, monkeypatch):
         folder.write_table("a.parquet", pa.table({"x": [1]}))
         folder.manifest = {"counts": {}}
     assert io.is_complete("s3://bucket/data")
-    with pytest.raises(RuntimeError, match="stop"):
-        with io.dataset_folder("s3://bucket/data") as folder:
-            folder.write_table("a.parquet", pa.table({"x": [2]}))
-            raise RuntimeError("stop")
+    with pytest.raises(RuntimeError, match="stop"), io.dataset_folder("s3://bucket/data") as folder:
+        folder.write_table("a.parquet", pa.table({"x": [2]}))
+        raise RuntimeError("stop")
     assert not io.is_complete("s3://bucket/data")  # the old manifest went first
-    with pytest.raises(RuntimeError, match="without a manifest"):
-        with io.dataset_folder(f"file://{tmp_path}/local"):
-            pass
+    with pytest.raises(RuntimeError, match="without a manifest"), io.dataset_folder(f"file://{tmp_path}/local"):
+        pass
     assert not (tmp_path / "local").exists()
 
 
 def test_write_in_order_across_buckets(tmp_path):
     rng = np.random.default_rng(1)
     n = 50
-    staging = pa.table({
-        "user_id": [f"u{u}" for u in rng.integers(0, 5, n)], "item_id": [f"i{i}" for i in range(n)],
-        "timestamp": rng.integers(0, 20, n), "rating": np.ones(n), "review_text": [None] * n,
-        "review_summary": [None] * n, "implicit": [None] * n, "seq": np.arange(n)}, schema=STAGING)
+    staging = pa.table(
+        {
+            "user_id": [f"u{u}" for u in rng.integers(0, 5, n)],
+            "item_id": [f"i{i}" for i in range(n)],
+            "timestamp": rng.integers(0, 20, n),
+            "rating": np.ones(n),
+            "review_text": [None] * n,
+            "review_summary": [None] * n,
+            "implicit": [None] * n,
+            "seq": np.arange(n),
+        },
+        schema=STAGING,
+    )
     pq.write_table(staging, tmp_path / "staging.parquet", row_group_size=7)
     keep = rng.random(n) < 0.7
     frame = staging.to_pandas()[keep].sort_values(["user_id", "timestamp", "seq"])
@@ -221,9 +250,12 @@ def test_real_amazon_kcore_matches_pandas(tmp_path):
         frame = kept
     got = io.read_table(tmp_path / "beauty" / "interactions.parquet").to_pandas()
     assert sorted(map(tuple, got[["user_id", "item_id", "timestamp"]].values.tolist())) == sorted(
-        map(tuple, frame.values.tolist()))
+        map(tuple, frame.values.tolist())
+    )
     assert summary["rows_read"]["interactions"] == 5269
-    assert summary["duplicates_dropped"] == len(raw) - len(raw.drop_duplicates(["reviewerID", "asin", "unixReviewTime"]))
+    assert summary["duplicates_dropped"] == len(raw) - len(
+        raw.drop_duplicates(["reviewerID", "asin", "unixReviewTime"])
+    )
     assert summary["counts"]["users"] == frame.reviewerID.nunique()
     assert summary["files"][0]["sha256"] == "8e49737fefaec9290187c69bf92889452df8be0ab5e36c9476520d6639683279"
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+
 from steerrec.config import ConfigError, load
 from steerrec.llm import EngineConfig, make_sampling_params, read_sampling
 from steerrec.llm.base import HttpSection, VLLMSection
@@ -101,7 +102,10 @@ def test_sampling_params_checked_and_mapped_for_vllm():
     assert read_sampling(params).schema() == SCHEMA
     mapped = vllm_sampling_params(params)
     assert mapped == {
-        "temperature": 0.7, "top_p": 0.9, "max_tokens": 64, "seed": 5,
+        "temperature": 0.7,
+        "top_p": 0.9,
+        "max_tokens": 64,
+        "seed": 5,
         "structured_outputs": {"json": json.dumps(SCHEMA)},
     }
     assert "structured_outputs" not in vllm_sampling_params(make_sampling_params(seed=None))
@@ -110,11 +114,23 @@ def test_sampling_params_checked_and_mapped_for_vllm():
     row = {"user_id": "u1", "messages": MESSAGES, "sampling_params": params}
     engine_row = {**row, **preprocess(row)}
     assert engine_row["sampling_params"] == mapped
-    engine_row.update(generated_text='{"preferences": ["x"]}', num_input_tokens=30, num_generated_tokens=9,
-                      prompt="<chat>", generated_tokens=[1, 2], metrics={})
+    engine_row.update(
+        generated_text='{"preferences": ["x"]}',
+        num_input_tokens=30,
+        num_generated_tokens=9,
+        prompt="<chat>",
+        generated_tokens=[1, 2],
+        metrics={},
+    )
     out = postprocess(engine_row)
-    assert set(out) == {"user_id", "messages", "sampling_params", "generated_text",
-                        "num_input_tokens", "num_generated_tokens"}
+    assert set(out) == {
+        "user_id",
+        "messages",
+        "sampling_params",
+        "generated_text",
+        "num_input_tokens",
+        "num_generated_tokens",
+    }
     assert out["sampling_params"] == params and out["num_generated_tokens"] == 9
 
 
@@ -141,9 +157,18 @@ def test_http_headers_from_env_and_never_shown(monkeypatch, caplog):
     secret, org = "sk-test-9f8e7d6c5b4a", "org-hidden-123"
     monkeypatch.setenv("STEERREC_TEST_KEY", secret)
     monkeypatch.setenv("STEERREC_TEST_ORG", org)
-    cfg = EngineConfig(engine="http", model="gpt-4o-mini", http=HttpSection(
-        url="http://127.0.0.1:9/v1/chat/completions", api_key_env="STEERREC_TEST_KEY",
-        header_envs={"OpenAI-Organization": "STEERREC_TEST_ORG"}, qps=3, max_retries=2, concurrency=2))
+    cfg = EngineConfig(
+        engine="http",
+        model="gpt-4o-mini",
+        http=HttpSection(
+            url="http://127.0.0.1:9/v1/chat/completions",
+            api_key_env="STEERREC_TEST_KEY",
+            header_envs={"OpenAI-Organization": "STEERREC_TEST_ORG"},
+            qps=3,
+            max_retries=2,
+            concurrency=2,
+        ),
+    )
     assert secret_headers(cfg) == {"Authorization": f"Bearer {secret}", "OpenAI-Organization": org}
     with caplog.at_level("DEBUG"):
         pc = http_processor_config(cfg)
@@ -156,8 +181,13 @@ def test_http_headers_from_env_and_never_shown(monkeypatch, caplog):
     with pytest.raises(ValueError, match="STEERREC_TEST_KEY"):
         http_processor_config(cfg)
 
-    payload = chat_payload("gpt-4o-mini", {"messages": MESSAGES, "sampling_params": make_sampling_params(
-        temperature=0.2, max_tokens=32, seed=1, json_schema=SCHEMA)})
+    payload = chat_payload(
+        "gpt-4o-mini",
+        {
+            "messages": MESSAGES,
+            "sampling_params": make_sampling_params(temperature=0.2, max_tokens=32, seed=1, json_schema=SCHEMA),
+        },
+    )
     assert payload["model"] == "gpt-4o-mini" and payload["messages"] == MESSAGES
     assert (payload["temperature"], payload["top_p"], payload["max_tokens"], payload["seed"]) == (0.2, 1.0, 32, 1)
     assert payload["response_format"]["type"] == "json_schema"

@@ -7,6 +7,7 @@ import hashlib
 import sys
 
 import pytest
+
 from steerrec.llm import make_sampling_params, read_sampling
 from steerrec.llm.local_engine import _groups, _matches
 from steerrec.llm.models import SplitGGUF, ensure_split_gguf
@@ -21,7 +22,8 @@ def parts(tmp_path, monkeypatch):
     for i, chunk in enumerate(chunks, start=1):
         (tmp_path / f"blob{i}").write_bytes(chunk)
         (pkg_dir / f"steerrec_test_part{i}.py").write_text(
-            f"def get_part_path():\n    return {str(tmp_path / f'blob{i}')!r}\n")
+            f"def get_part_path():\n    return {str(tmp_path / f'blob{i}')!r}\n"
+        )
     monkeypatch.syspath_prepend(str(pkg_dir))
     yield b"".join(chunks)
     for i in range(1, 4):
@@ -30,8 +32,11 @@ def parts(tmp_path, monkeypatch):
 
 def _spec(blob: bytes, sha: str | None = None) -> SplitGGUF:
     return SplitGGUF(
-        filename="tiny.gguf", packages=tuple(f"steerrec-test-part{i}" for i in range(1, 4)),
-        version="0.0.1", size=len(blob), sha256=sha or hashlib.sha256(blob).hexdigest(),
+        filename="tiny.gguf",
+        packages=tuple(f"steerrec-test-part{i}" for i in range(1, 4)),
+        version="0.0.1",
+        size=len(blob),
+        sha256=sha or hashlib.sha256(blob).hexdigest(),
     )
 
 

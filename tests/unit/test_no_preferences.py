@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import torch
+
 from steerrec.benchmark.axes import (
     AXES,
     EXAMPLES,
@@ -44,8 +45,9 @@ def test_recommendation_axis_is_every_sequence_row_with_no_preference(folders):
     for split in schema.SPLITS:
         table = pq.read_table(bench / axis_file(RECOMMENDATION, split))
         assert table.schema.equals(EXAMPLES)
-        expected = sorted((r["user_id"], r["t"], tuple(r["history"]), r["target"])
-                          for r in sequences if r["split"] == split)
+        expected = sorted(
+            (r["user_id"], r["t"], tuple(r["history"]), r["target"]) for r in sequences if r["split"] == split
+        )
         got = sorted((r["user_id"], r["t"], tuple(r["history"]), r["target"]) for r in table.to_pylist())
         assert got == expected and len(got) > 0
         assert set(table.column("preference").to_pylist()) == {NO_PREFERENCE}
@@ -79,17 +81,21 @@ def test_a_target_missing_from_items_is_named_with_file_and_row(folders, tmp_pat
 def test_mender_emb_reads_history_only_when_rows_have_no_preference(folders):
     _, bench, _ = folders
     table = B.read_axis(str(bench), RECOMMENDATION, "train")
-    items = sorted({i for h in table.column("history").to_pylist() for i in h} | set(table.column("target").to_pylist()))
+    items = sorted(
+        {i for h in table.column("history").to_pylist() for i in h} | set(table.column("target").to_pylist())
+    )
     codes = pa.array([[i % 3, i // 3 % 3, i // 9] for i in range(len(items))], pa.list_(pa.int32()))
-    catalog = B.Catalog.from_tables(pa.table({"item_id": items, "codes": codes}),
-                                    pa.table({"item_id": items, "title": items}))
+    catalog = B.Catalog.from_tables(
+        pa.table({"item_id": items, "codes": codes}), pa.table({"item_id": items, "title": items})
+    )
     ex = B.axis_examples(table, RECOMMENDATION, catalog, "train")
     assert all(p == [] for p in ex.preferences)
     texts = B.TextTable.build([ex], lambda t: pytest.fail(f"nothing to embed, asked for {t}"), 4)
     assert texts.vectors.shape == (0, 4)
     tiny = T5StackConfig(num_layers=1, d_model=8, d_ff=8, num_heads=1, d_kv=8)
-    cfg = MenderEmbConfig(embed_dim=4, max_history=20, max_preferences=2, codebook_sizes=[3, 3, 4],
-                          encoder=tiny, decoder=tiny)
+    cfg = MenderEmbConfig(
+        embed_dim=4, max_history=20, max_preferences=2, codebook_sizes=[3, 3, 4], encoder=tiny, decoder=tiny
+    )
     item_emb = np.random.default_rng(0).normal(size=(len(items), 4)).astype(np.float32)
     batch = B.make_batch(B.encode("mender_emb", cfg, ex, catalog, item_emb, texts), np.arange(4))
     assert batch["preference_emb"].shape == (4, 1, 4) and not batch["preference_mask"].any()
@@ -105,10 +111,18 @@ def test_evaluation_reports_the_recommendation_axis_only(folders, tmp_path):
 
     data, bench, _ = folders
     run = tmp_path / "sasrec"
-    train_recommender(RecommenderJobConfig(
-        model="sasrec", data=str(data), benchmark=str(bench), out=str(run), use_ray=False, beam_size=10,
-        model_config={"hidden": 8, "num_blocks": 1, "max_len": 20},
-        loop=LoopConfig(epochs=1, batch_size=32, progress=False)))
+    train_recommender(
+        RecommenderJobConfig(
+            model="sasrec",
+            data=str(data),
+            benchmark=str(bench),
+            out=str(run),
+            use_ray=False,
+            beam_size=10,
+            model_config={"hidden": 8, "num_blocks": 1, "max_len": 20},
+            loop=LoopConfig(epochs=1, batch_size=32, progress=False),
+        )
+    )
     results = evaluate_runs(EvalConfig(runs=[str(run)], axes=list(AXES), beam_size=10, plot=False))
     assert list(results["summary"]) == [RECOMMENDATION] and list(results["per_run"][0]) == [RECOMMENDATION]
     recall = results["summary"][RECOMMENDATION]["recall@10"]["mean"]

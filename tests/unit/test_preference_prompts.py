@@ -9,10 +9,7 @@ import pytest
 from steerrec.preferences.prompts import INSTRUCTIONS, PromptConfig, cut_to_budget, preference_messages
 from steerrec.preferences.validate import parse_statements
 
-ITEMS = [
-    {"item": f"Item {i}", "rating": 4.0, "review_summary": "ok", "review_text": "word " * 50}
-    for i in range(8)
-]
+ITEMS = [{"item": f"Item {i}", "rating": 4.0, "review_summary": "ok", "review_text": "word " * 50} for i in range(8)]
 
 
 def test_instruction_first_and_shared_across_users():

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+
 from steerrec.data.world import WorldConfig, generate
 from steerrec.preferences.recovery import (
     best_match_hits,
@@ -19,8 +20,10 @@ from steerrec.preferences.recovery import (
 
 # cos(a, A) = 0.95; cos(b, B) = 0.8; cos(c, B) = 0.6; cos(b, A) = 0.312; cos(a, B) = cos(c, A) = 0
 VECTORS = {
-    "a": [1.0, 0.0, 0.0], "A": [0.95, math.sqrt(1 - 0.95**2), 0.0],
-    "b": [0.0, 1.0, 0.0], "B": [0.0, 0.8, 0.6],
+    "a": [1.0, 0.0, 0.0],
+    "A": [0.95, math.sqrt(1 - 0.95**2), 0.0],
+    "b": [0.0, 1.0, 0.0],
+    "B": [0.0, 0.8, 0.6],
     "c": [0.0, 0.0, 1.0],
 }
 NEGATIVE = {"a": False, "A": False, "b": True, "B": False, "c": False}
@@ -46,15 +49,22 @@ def test_hand_made_vectors_precision_recall_and_counts():
     assert (r.generated, r.generated_matched, r.true, r.true_recovered, r.keys) == (3, 1, 2, 1, 1)
     assert r.precision == pytest.approx(1 / 3) and r.recall == pytest.approx(1 / 2)
     assert r.per_key.to_dict("records") == [
-        {"user_id": "u1", "t": 1, "generated": 3, "generated_matched": 1, "true": 2, "true_recovered": 1}]
+        {"user_id": "u1", "t": 1, "generated": 3, "generated_matched": 1, "true": 2, "true_recovered": 1}
+    ]
     strict = preference_recovery(gen.to_pandas(), truth.to_pandas(), embed, negative, threshold=0.96)
     assert strict.precision == 0.0 and strict.recall == 0.0
 
 
 def test_same_polarity_makes_b_match_and_keys_without_generations_count_as_misses():
     gen = _table([("u1", 1, ["a", "b", "c"])])
-    truth = pd.DataFrame({"user_id": ["u1", "u2"], "t": [1, 1], "preferences": [["A", "B"], ["A"]],
-                          "sentiments": [["like", "dislike"], ["like"]]})  # B is a dislike here, like b
+    truth = pd.DataFrame(
+        {
+            "user_id": ["u1", "u2"],
+            "t": [1, 1],
+            "preferences": [["A", "B"], ["A"]],
+            "sentiments": [["like", "dislike"], ["like"]],
+        }
+    )  # B is a dislike here, like b
     r = preference_recovery(gen, truth, embed, negative, threshold=0.7, keys=[("u1", 1), ("u2", 1)])
     assert (r.generated_matched, r.true_recovered, r.true, r.keys) == (2, 2, 3, 2)
     assert r.precision == pytest.approx(2 / 3) and r.recall == pytest.approx(2 / 3)
@@ -81,9 +91,18 @@ def test_input_errors_name_the_row_and_key():
 
 
 def test_polarity_rule():
-    texts = ["Avoid strong scents", "No trail running shoes", "Does not like loud music", "Doesn't enjoy sci-fi",
-             "Dislikes heavy shoes", "Prefers products that avoid parabens", "Look for light roast coffee",
-             "Prefer fragrance-free skincare", "Find board games for two players", "Notebook-sized games"]
+    texts = [
+        "Avoid strong scents",
+        "No trail running shoes",
+        "Does not like loud music",
+        "Doesn't enjoy sci-fi",
+        "Dislikes heavy shoes",
+        "Prefers products that avoid parabens",
+        "Look for light roast coffee",
+        "Prefer fragrance-free skincare",
+        "Find board games for two players",
+        "Notebook-sized games",
+    ]
     assert statement_negative(texts).tolist() == [True] * 6 + [False] * 4
 
 

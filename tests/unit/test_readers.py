@@ -7,13 +7,13 @@ import gzip
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import dataset_dir
 
+from conftest import dataset_dir
 from steerrec.data.readers import FORMATS, get_reader
 from steerrec.data.readers.base import BadRow, Location
 
@@ -46,7 +46,7 @@ def tally(rows, keys: set[str] | None = None) -> Tally:
 
 
 def day(timestamp: int) -> date:
-    return datetime.fromtimestamp(timestamp, timezone.utc).date()
+    return datetime.fromtimestamp(timestamp, UTC).date()
 
 
 def write_gz(path: Path, lines: list[str]) -> Path:
@@ -59,15 +59,45 @@ def write_gz(path: Path, lines: list[str]) -> Path:
 # (folder, format, reviews file, rows, users, items, duplicate (user,item) rows,
 #  rows with non-empty reviewText, first day, last day, rating distribution)
 AMAZON = [
-    ("amazon2014_musical_instruments_5core", "amazon2014", "reviews_Musical_Instruments_5.json.gz",
-     10261, 1429, 900, 0, 10254, date(2004, 9, 18), date(2014, 7, 22),
-     {1.0: 217, 2.0: 250, 3.0: 772, 4.0: 2084, 5.0: 6938}),
-    ("amazon2018_all_beauty_5core", "amazon2018", "All_Beauty_5.json.gz",
-     5269, 991, 85, 1177, 5264, date(2004, 9, 21), date(2018, 8, 23),
-     {1.0: 115, 2.0: 64, 3.0: 109, 4.0: 332, 5.0: 4649}),
-    ("amazon2018_magazine_subscriptions_5core", "amazon2018", "Magazine_Subscriptions_5.json.gz",
-     2375, 348, 157, 73, 2374, date(2001, 11, 12), date(2018, 5, 20),
-     {1.0: 102, 2.0: 118, 3.0: 239, 4.0: 375, 5.0: 1541}),
+    (
+        "amazon2014_musical_instruments_5core",
+        "amazon2014",
+        "reviews_Musical_Instruments_5.json.gz",
+        10261,
+        1429,
+        900,
+        0,
+        10254,
+        date(2004, 9, 18),
+        date(2014, 7, 22),
+        {1.0: 217, 2.0: 250, 3.0: 772, 4.0: 2084, 5.0: 6938},
+    ),
+    (
+        "amazon2018_all_beauty_5core",
+        "amazon2018",
+        "All_Beauty_5.json.gz",
+        5269,
+        991,
+        85,
+        1177,
+        5264,
+        date(2004, 9, 21),
+        date(2018, 8, 23),
+        {1.0: 115, 2.0: 64, 3.0: 109, 4.0: 332, 5.0: 4649},
+    ),
+    (
+        "amazon2018_magazine_subscriptions_5core",
+        "amazon2018",
+        "Magazine_Subscriptions_5.json.gz",
+        2375,
+        348,
+        157,
+        73,
+        2374,
+        date(2001, 11, 12),
+        date(2018, 5, 20),
+        {1.0: 102, 2.0: 118, 3.0: 239, 4.0: 375, 5.0: 1541},
+    ),
 ]
 
 
@@ -90,8 +120,11 @@ def test_amazon_reviews_match_provenance(case):
 
 def test_amazon2018_metadata_matches_provenance():
     folder = dataset_dir("amazon2018_magazine_subscriptions_5core")
-    reader = get_reader("amazon2018", str(folder / "Magazine_Subscriptions_5.json.gz"),
-                        str(folder / "meta_Magazine_Subscriptions.json.gz"))
+    reader = get_reader(
+        "amazon2018",
+        str(folder / "Magazine_Subscriptions_5.json.gz"),
+        str(folder / "meta_Magazine_Subscriptions.json.gz"),
+    )
     got = tally(reader.items(), ITEM_KEYS)
     assert got.bad == []
     assert (got.rows, got.distinct("item_id")) == (3385, 2320)  # repeated rows kept
@@ -108,8 +141,10 @@ def test_amazon2018_metadata_matches_provenance():
     assert example["extra"]["main_cat"] == "Magazine Subscriptions"
     titles = [r["title"] for r in got.records if r["title"]]
     assert titles and not any("<" in t or "/>" in t or "&amp;" in t for t in titles)
-    assert reader.files() == [str(folder / "Magazine_Subscriptions_5.json.gz"),
-                              str(folder / "meta_Magazine_Subscriptions.json.gz")]
+    assert reader.files() == [
+        str(folder / "Magazine_Subscriptions_5.json.gz"),
+        str(folder / "meta_Magazine_Subscriptions.json.gz"),
+    ]
 
 
 LCREC = [
@@ -124,8 +159,7 @@ def test_lcrec_matches_provenance(case):
     folder, stem, users, items, interactions, described, longest = case
     path = dataset_dir(folder)
     for input in (str(path), str(path / f"{stem}.inter.json")):  # folder or inter.json
-        assert get_reader("lcrec", input).files() == [str(path / f"{stem}.inter.json"),
-                                                      str(path / f"{stem}.item.json")]
+        assert get_reader("lcrec", input).files() == [str(path / f"{stem}.inter.json"), str(path / f"{stem}.item.json")]
     reader = get_reader("lcrec", str(path))
     assert reader.synthetic_timestamps and not reader.implicit_feedback
     got = tally(reader.interactions(), INTERACTION_KEYS)
@@ -136,8 +170,14 @@ def test_lcrec_matches_provenance(case):
         sequences.setdefault(r["user_id"], []).append(r["timestamp"])
     assert all(s == list(range(1, len(s) + 1)) for s in sequences.values())  # strictly increasing
     assert max(len(s) for s in sequences.values()) == longest
-    assert got.records[0] == {"user_id": "0", "item_id": "0", "timestamp": 1, "rating": None,
-                              "review_text": None, "review_summary": None}
+    assert got.records[0] == {
+        "user_id": "0",
+        "item_id": "0",
+        "timestamp": 1,
+        "rating": None,
+        "review_text": None,
+        "review_summary": None,
+    }
     catalog = tally(reader.items(), ITEM_KEYS)
     assert catalog.bad == [] and catalog.rows == catalog.distinct("item_id") == items
     assert sum(1 for r in catalog.records if r["description"]) == described
@@ -163,8 +203,14 @@ def test_movielens_100k_matches_provenance():
     assert (got.rows, got.distinct("user_id"), got.distinct("item_id")) == (100000, 943, 1682)
     stamps = [r["timestamp"] for r in got.records]
     assert (day(min(stamps)), day(max(stamps))) == (date(1997, 9, 20), date(1998, 4, 22))
-    assert got.records[0] == {"user_id": "196", "item_id": "242", "timestamp": 881250949, "rating": 3.0,
-                              "review_text": None, "review_summary": None}
+    assert got.records[0] == {
+        "user_id": "196",
+        "item_id": "242",
+        "timestamp": 881250949,
+        "rating": 3.0,
+        "review_text": None,
+        "review_summary": None,
+    }
     items = tally(reader.items(), ITEM_KEYS)
     assert items.bad == [] and items.rows == items.distinct("item_id") == 1682
     toy = items.records[0]
@@ -201,28 +247,45 @@ def test_registry_lists_every_format():
 
 # ---- documented formats with no real file here ---------------------------------------
 def test_amazon2014_metadata_python_literals(tmp_path):
-    meta = write_gz(tmp_path / "meta_Toys.json.gz", [
-        "{'asin': '0000031852', 'title': 'Girls Ballet Tutu Zebra Hot Pink', 'price': 3.17, "
-        "'imUrl': 'http://ecx.images-amazon.com/images/I/51fAmVkTbyL._SY300_.jpg', "
-        "'related': {'also_bought': ['B00JHONN1S', 'B002BZX8Z6']}, 'salesRank': {'Toys & Games': 211836}, "
-        "'brand': 'Coxlure', 'categories': [['Sports & Outdoors', 'Other Sports', 'Dance'], "
-        "['Clothing, Shoes & Jewelry', 'Girls'], ['Sports & Outdoors', 'Other Sports']]}",
-        "{'asin': '0000032034', 'description': u'A tutu for \\xe9t\\xe9', 'categories': [['Toys & Games']]}",
-    ])
+    meta = write_gz(
+        tmp_path / "meta_Toys.json.gz",
+        [
+            "{'asin': '0000031852', 'title': 'Girls Ballet Tutu Zebra Hot Pink', 'price': 3.17, "
+            "'imUrl': 'http://ecx.images-amazon.com/images/I/51fAmVkTbyL._SY300_.jpg', "
+            "'related': {'also_bought': ['B00JHONN1S', 'B002BZX8Z6']}, 'salesRank': {'Toys & Games': 211836}, "
+            "'brand': 'Coxlure', 'categories': [['Sports & Outdoors', 'Other Sports', 'Dance'], "
+            "['Clothing, Shoes & Jewelry', 'Girls'], ['Sports & Outdoors', 'Other Sports']]}",
+            "{'asin': '0000032034', 'description': u'A tutu for \\xe9t\\xe9', 'categories': [['Toys & Games']]}",
+        ],
+    )
     reader = get_reader("amazon2014", str(tmp_path / "reviews.json"), str(meta))
     tutu, plain = tally(reader.items(), ITEM_KEYS).records
     assert tutu["categories"] == ["Sports & Outdoors", "Other Sports", "Dance", "Clothing, Shoes & Jewelry", "Girls"]
     assert (tutu["title"], tutu["brand"], tutu["price"]) == ("Girls Ballet Tutu Zebra Hot Pink", "Coxlure", 3.17)
     assert tutu["extra"]["salesRank"] == {"Toys & Games": 211836} and "imUrl" in tutu["extra"]
-    assert plain == {"item_id": "0000032034", "title": None, "brand": None, "categories": ["Toys & Games"],
-                     "price": None, "description": "A tutu for été", "extra": {}}
+    assert plain == {
+        "item_id": "0000032034",
+        "title": None,
+        "brand": None,
+        "categories": ["Toys & Games"],
+        "price": None,
+        "description": "A tutu for été",
+        "extra": {},
+    }
 
 
 def test_amazon2018_metadata_prices_and_html(tmp_path):
     rows = [
-        {"asin": "A1", "title": "Tom &amp; Jerry<br/> Mug", "price": "$12.99",
-         "category": ["Home", "</span></span></span>"], "description": ["<b>Big</b> mug.", "Holds tea."],
-         "brand": "Acme", "rank": ["1 in Home"], "feature": ["Ceramic"]},
+        {
+            "asin": "A1",
+            "title": "Tom &amp; Jerry<br/> Mug",
+            "price": "$12.99",
+            "category": ["Home", "</span></span></span>"],
+            "description": ["<b>Big</b> mug.", "Holds tea."],
+            "brand": "Acme",
+            "rank": ["1 in Home"],
+            "feature": ["Ceramic"],
+        },
         {"asin": "A2", "title": "Lamp", "price": "$1,299.00", "category": [], "description": [], "main_cat": "Home"},
         {"asin": "A3", "title": "Set", "price": "$10.99 - $20.99"},
         {"asin": "A4", "title": "Pen", "price": ""},
@@ -239,22 +302,47 @@ def test_amazon2018_metadata_prices_and_html(tmp_path):
 
 
 def test_amazon2023_reviews_and_metadata(tmp_path):
-    review = {"rating": 5.0, "title": "Such a lovely scent", "text": "This spray is really nice.", "images": [],
-              "asin": "B00YQ6X8EO", "parent_asin": "B00YQ6X8EP", "user_id": "AGKHLEW2SOWHNMFQIJGBECAF7INQ",
-              "timestamp": 1588687728923, "helpful_vote": 0, "verified_purchase": True}
-    meta = {"main_category": "All Beauty", "title": "Howard LC0008 Leather Conditioner, 8-Ounce (4-Pack)",
-            "average_rating": 4.8, "rating_number": 10, "features": ["Conditions leather"],
-            "description": ["Restores.", "Protects."], "price": None, "images": [], "videos": [],
-            "store": "Howard Products", "categories": ["Beauty", "Skin Care"],
-            "details": {"UPC": "617390882781"}, "parent_asin": "B00YQ6X8EP", "bought_together": None}
+    review = {
+        "rating": 5.0,
+        "title": "Such a lovely scent",
+        "text": "This spray is really nice.",
+        "images": [],
+        "asin": "B00YQ6X8EO",
+        "parent_asin": "B00YQ6X8EP",
+        "user_id": "AGKHLEW2SOWHNMFQIJGBECAF7INQ",
+        "timestamp": 1588687728923,
+        "helpful_vote": 0,
+        "verified_purchase": True,
+    }
+    meta = {
+        "main_category": "All Beauty",
+        "title": "Howard LC0008 Leather Conditioner, 8-Ounce (4-Pack)",
+        "average_rating": 4.8,
+        "rating_number": 10,
+        "features": ["Conditions leather"],
+        "description": ["Restores.", "Protects."],
+        "price": None,
+        "images": [],
+        "videos": [],
+        "store": "Howard Products",
+        "categories": ["Beauty", "Skin Care"],
+        "details": {"UPC": "617390882781"},
+        "parent_asin": "B00YQ6X8EP",
+        "bought_together": None,
+    }
     reviews = write_gz(tmp_path / "All_Beauty.jsonl.gz", [json.dumps(review), json.dumps({**review, "rating": 3})])
     meta_path = tmp_path / "meta_All_Beauty.jsonl"  # plain text: no gzip magic
     meta_path.write_text(json.dumps(meta) + "\n" + json.dumps({**meta, "price": 9.5}) + "\n")
     reader = get_reader("amazon2023", str(reviews), str(meta_path))
     first, second = tally(reader.interactions()).records
-    assert first == {"user_id": "AGKHLEW2SOWHNMFQIJGBECAF7INQ", "item_id": "B00YQ6X8EP",  # parent_asin
-                     "timestamp": 1588687728, "rating": 5.0, "review_text": "This spray is really nice.",
-                     "review_summary": "Such a lovely scent"}
+    assert first == {
+        "user_id": "AGKHLEW2SOWHNMFQIJGBECAF7INQ",
+        "item_id": "B00YQ6X8EP",  # parent_asin
+        "timestamp": 1588687728,
+        "rating": 5.0,
+        "review_text": "This spray is really nice.",
+        "review_summary": "Such a lovely scent",
+    }
     assert second["rating"] == 3.0
     item, priced = tally(reader.items(), ITEM_KEYS).records
     assert (item["item_id"], item["brand"]) == ("B00YQ6X8EP", "Howard Products")
@@ -267,8 +355,10 @@ def test_amazon2023_reviews_and_metadata(tmp_path):
 def test_movielens_1m(tmp_path):
     (tmp_path / "ratings.dat").write_text("1::1193::5::978300760\n1::661::3::978302109\n2::1193::4::978298413\n")
     (tmp_path / "movies.dat").write_bytes(
-        "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n"
-        "661::Misérables, Les (1995)::Drama|Musical\n".encode("latin-1"))
+        "1193::One Flew Over the Cuckoo's Nest (1975)::Drama\n661::Misérables, Les (1995)::Drama|Musical\n".encode(
+            "latin-1"
+        )
+    )
     reader = get_reader("movielens", str(tmp_path))
     assert reader.variant == "ml-1m"
     got = tally(reader.interactions(), INTERACTION_KEYS)
@@ -293,23 +383,32 @@ STEAM_REVIEWS = [
 
 def test_steam_reviews_are_implicit_hours(tmp_path):
     write_gz(tmp_path / "steam_reviews.json.gz", STEAM_REVIEWS)
-    write_gz(tmp_path / "steam_games.json.gz", [
-        "{u'id': u'725280', u'app_name': u'Psi Project', u'price': u'Free to Play', u'genres': [u'Indie'], "
-        "u'tags': [u'Indie', u'Action'], u'publisher': u'Pub'}",
-        "{u'id': u'328100', u'title': u'Gunspell', u'price': u'Starting at $449.00', u'developer': u'Dev'}",
-        "{u'id': u'1', u'title': u'Kit', u'price': u'Install Now'}",
-    ])
+    write_gz(
+        tmp_path / "steam_games.json.gz",
+        [
+            "{u'id': u'725280', u'app_name': u'Psi Project', u'price': u'Free to Play', u'genres': [u'Indie'], "
+            "u'tags': [u'Indie', u'Action'], u'publisher': u'Pub'}",
+            "{u'id': u'328100', u'title': u'Gunspell', u'price': u'Starting at $449.00', u'developer': u'Dev'}",
+            "{u'id': u'1', u'title': u'Kit', u'price': u'Install Now'}",
+        ],
+    )
     reader = get_reader("steam", str(tmp_path))
     assert reader.implicit_feedback and not reader.synthetic_timestamps
     assert reader.files() == [str(tmp_path / "steam_reviews.json.gz"), str(tmp_path / "steam_games.json.gz")]
     got = tally(reader.interactions(), INTERACTION_KEYS | {"implicit"})
     assert got.bad == []
     assert [(r["user_id"], r["item_id"], r["implicit"], r["rating"]) for r in got.records] == [
-        ("Chaos Syren", "725280", 0.1, None), ("Ariman1", "328100", 13.2, None), ("Nobody", "328100", None, None)]
-    assert got.records[0]["timestamp"] == int(datetime(2017, 12, 17, tzinfo=timezone.utc).timestamp())
+        ("Chaos Syren", "725280", 0.1, None),
+        ("Ariman1", "328100", 13.2, None),
+        ("Nobody", "328100", None, None),
+    ]
+    assert got.records[0]["timestamp"] == int(datetime(2017, 12, 17, tzinfo=UTC).timestamp())
     games = tally(reader.items(), ITEM_KEYS).records
     assert [(g["title"], g["brand"], g["price"]) for g in games] == [
-        ("Psi Project", "Pub", 0.0), ("Gunspell", "Dev", 449.0), ("Kit", None, None)]
+        ("Psi Project", "Pub", 0.0),
+        ("Gunspell", "Dev", 449.0),
+        ("Kit", None, None),
+    ]
     assert games[0]["categories"] == ["Indie", "Action"] and games[2]["extra"]["price"] == "Install Now"
 
 
@@ -328,7 +427,9 @@ def test_steam_australian_user_reviews(tmp_path):
     assert not reader.implicit_feedback  # thumbs up/down, no hours
     got = tally(reader.interactions(), INTERACTION_KEYS)
     assert [(r["item_id"], r["rating"], day(r["timestamp"])) for r in got.records] == [
-        ("1250", 5.0, date(2011, 11, 5)), ("22200", 1.0, date(2011, 7, 15))]
+        ("1250", 5.0, date(2011, 11, 5)),
+        ("22200", 1.0, date(2011, 7, 15)),
+    ]
     assert all(r["user_id"] == "76561197970982479" for r in got.records)
     [(location, bad)] = got.bad
     assert (location.line, bad.reason, bad.field) == (1, "bad_date", "posted")

@@ -12,8 +12,14 @@ import pytest
 from steerrec.data.readers import _io, _jsondoc, get_reader
 from steerrec.data.readers.base import BadRow, DataError, Location
 
-GOOD = {"reviewerID": "U1", "asin": "I1", "overall": 5.0, "unixReviewTime": 1393545600,
-        "reviewText": "fine", "summary": "ok"}
+GOOD = {
+    "reviewerID": "U1",
+    "asin": "I1",
+    "overall": 5.0,
+    "unixReviewTime": 1393545600,
+    "reviewText": "fine",
+    "summary": "ok",
+}
 
 
 def rows_of(reader) -> list[tuple[Location, object]]:
@@ -30,8 +36,9 @@ def bad_rows(rows) -> list[tuple[int | str, str, str | None]]:
 
 
 def test_truncated_gzip_raises_naming_file_and_line(tmp_path):
-    payload = gzip.compress(("\n".join(json.dumps({**GOOD, "reviewText": f"review {i} " * 20})
-                                       for i in range(2000)) + "\n").encode())
+    payload = gzip.compress(
+        ("\n".join(json.dumps({**GOOD, "reviewText": f"review {i} " * 20}) for i in range(2000)) + "\n").encode()
+    )
     path = tmp_path / "reviews_Cut_5.json.gz"
     path.write_bytes(payload[: len(payload) // 2])
     rows = []
@@ -90,11 +97,14 @@ def test_amazon2023_missing_parent_asin(tmp_path):
 def test_python_literal_code_is_never_executed(tmp_path):
     sentinel = tmp_path / "pwned"
     attack = f"__import__('pathlib').Path({str(sentinel)!r}).touch()"
-    meta = write_lines(tmp_path / "meta.json", [
-        attack,
-        f"{{'asin': 'X1', 'title': {attack}}}",
-        "{'asin': 'X2', 'title': 'Safe'}",
-    ])
+    meta = write_lines(
+        tmp_path / "meta.json",
+        [
+            attack,
+            f"{{'asin': 'X1', 'title': {attack}}}",
+            "{'asin': 'X2', 'title': 'Safe'}",
+        ],
+    )
     rows = list(get_reader("amazon2014", str(tmp_path / "r.json"), str(meta)).items())
     games = write_lines(tmp_path / "steam_games.json", [attack, "{u'id': u'7', u'title': u'Safe'}"])
     rows_steam = list(get_reader("steam", str(games)).items())
@@ -136,8 +146,11 @@ def test_lcrec_bad_entries_are_bad_rows(tmp_path):
     (tmp_path / "X.item.json").write_text(json.dumps({"0": {"title": "T0"}, "1": ["not", "an", "object"]}))
     reader = get_reader("lcrec", str(tmp_path))
     rows = rows_of(reader)
-    assert bad_rows(rows) == [("/1", "wrong_type", "item_id"), ("/2/1", "wrong_type", "item_id"),
-                              ("/2/2", "wrong_type", "item_id")]
+    assert bad_rows(rows) == [
+        ("/1", "wrong_type", "item_id"),
+        ("/2/1", "wrong_type", "item_id"),
+        ("/2/2", "wrong_type", "item_id"),
+    ]
     good = [r for _, r in rows if not isinstance(r, BadRow)]
     assert [(r["user_id"], r["item_id"], r["timestamp"]) for r in good] == [("0", "0", 1), ("0", "1", 2), ("2", "1", 1)]
     assert bad_rows(reader.items()) == [("/1", "wrong_type", "item")]
@@ -162,8 +175,14 @@ def test_lcrec_needs_the_item_file(tmp_path):
 
 @pytest.mark.parametrize("chunk", [1, 3, 7, 64])
 def test_streamed_json_object_equals_json_load(tmp_path, monkeypatch, chunk):
-    document = {"0": [1, 22, 333, 4444], "k\"ey": {"title": "caf\u00e9 \\ \"q\"", "n": -1.5e3},
-                "2": [], "3": 12345, "4": None, "5": "x"}
+    document = {
+        "0": [1, 22, 333, 4444],
+        'k"ey': {"title": 'caf\u00e9 \\ "q"', "n": -1.5e3},
+        "2": [],
+        "3": 12345,
+        "4": None,
+        "5": "x",
+    }
     path = tmp_path / "doc.json"
     path.write_text(json.dumps(document, indent=1))
     monkeypatch.setattr(_jsondoc, "_JSON_CHUNK", chunk)

@@ -14,18 +14,27 @@ from steerrec.ids.semantic_ids import (
     assign_codes,
     check_embeddings,
     count_usage,
+    make_optimizer,
     prefix_collisions,
     quality_report,
     rqvae_train_step,
-    make_optimizer,
     semantic_ids_table,
     train_rqvae,
 )
 
 
 def _tiny_cfg(**overrides) -> RQVAEConfig:
-    base = dict(input_dim=8, hidden_dims=[16], latent_dim=4, n_levels=2, codebook_size=4,
-                dropout=0.0, epochs=1, batch_size=32, seed=0)
+    base = dict(
+        input_dim=8,
+        hidden_dims=[16],
+        latent_dim=4,
+        n_levels=2,
+        codebook_size=4,
+        dropout=0.0,
+        epochs=1,
+        batch_size=32,
+        seed=0,
+    )
     return RQVAEConfig(**{**base, **overrides})
 
 
@@ -37,8 +46,17 @@ def _clusters(n: int, dim: int, k: int, noise: float, seed: int = 0) -> tuple[np
 
 
 def _train_cfg(**overrides) -> RQVAEConfig:
-    base = dict(input_dim=32, hidden_dims=[64], latent_dim=16, n_levels=3, codebook_size=16,
-                dropout=0.0, epochs=30, batch_size=128, seed=0)
+    base = dict(
+        input_dim=32,
+        hidden_dims=[64],
+        latent_dim=16,
+        n_levels=3,
+        codebook_size=16,
+        dropout=0.0,
+        epochs=30,
+        batch_size=128,
+        seed=0,
+    )
     return RQVAEConfig(**{**base, **overrides})
 
 
@@ -52,11 +70,14 @@ def trained():
 
 # ---- quantizer and losses, by hand -----------------------------------------------------
 
+
 def test_residual_quantize_hand_case():
-    codebooks = torch.tensor([
-        [[0.0, 0.0], [1.0, -1.0], [-1.0, 1.0]],  # level 1
-        [[0.1, 0.0], [0.0, 0.1], [0.2, 0.1]],  # level 2
-    ])
+    codebooks = torch.tensor(
+        [
+            [[0.0, 0.0], [1.0, -1.0], [-1.0, 1.0]],  # level 1
+            [[0.1, 0.0], [0.0, 0.1], [0.2, 0.1]],  # level 2
+        ]
+    )
     z = torch.tensor([[1.2, -0.9], [0.0, 0.0]])
     q = residual_quantize(z, codebooks)
     # row 0: nearest of level 1 is [1, -1] (code 1); residual [0.2, 0.1] is code 2 exactly.
@@ -97,6 +118,7 @@ def test_one_step_changes_every_parameter():
 
 # ---- k-means initialization and dead codes ---------------------------------------------
 
+
 def test_kmeans_centroids_are_cluster_means():
     x, labels = _clusters(40, 2, 4, noise=0.05)
     centroids = kmeans(torch.from_numpy(x), 4, seed=0)
@@ -127,8 +149,7 @@ def test_init_codebooks_places_codes_on_clusters():
     for c in range(4):  # one code per cluster, and that code is the cluster's mean latent
         assert len(set(codes[labels == c].tolist())) == 1
         mean = z[torch.from_numpy(labels == c)].mean(0)
-        torch.testing.assert_close(model.codebooks[0, codes[labels == c][0]].detach(), mean,
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(model.codebooks[0, codes[labels == c][0]].detach(), mean, atol=1e-5, rtol=1e-5)
 
 
 def test_reseed_dead_codes_moves_only_unused_codes():
@@ -150,6 +171,7 @@ def test_reseed_dead_codes_moves_only_unused_codes():
 
 # ---- collision code ---------------------------------------------------------------------
 
+
 def test_collision_code_hand_case():
     codes = np.array([[1, 2, 3], [4, 5, 6], [1, 2, 3], [1, 2, 3], [4, 5, 6], [7, 8, 9]])
     full = add_collision_code(codes)
@@ -165,6 +187,7 @@ def test_collision_code_hand_case():
 
 
 # ---- training, reports, save/load, determinism ------------------------------------------
+
 
 def test_training_reduces_reconstruction_and_covers_level_one(trained):
     x, model, rows = trained
@@ -207,6 +230,7 @@ def test_semantic_ids_table_has_contract_schema():
 
 
 # ---- input and config checks -------------------------------------------------------------
+
 
 def test_bad_embeddings_name_the_problem():
     x = np.zeros((4, 8), dtype=np.float32)

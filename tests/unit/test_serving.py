@@ -84,10 +84,12 @@ def test_exhaustive_beam_matches_brute_force_with_exclusion(rec):
 
 def test_exclude_history(rec):
     history = [f"i{n:04d}" for n in range(0, 40, 2)]
-    kept, excluded = rec.recommend([
-        RecommendRequest(history=history, k=MAX_K, exclude_history=False),
-        RecommendRequest(history=history, k=MAX_K, exclude_history=True),
-    ])
+    kept, excluded = rec.recommend(
+        [
+            RecommendRequest(history=history, k=MAX_K, exclude_history=False),
+            RecommendRequest(history=history, k=MAX_K, exclude_history=True),
+        ]
+    )
     assert {i.item_id for i in kept.items} == set(rec.run.item_ids)  # k >= catalog: every item
     assert {i.item_id for i in excluded.items} == set(rec.run.item_ids) - set(history)
     user = {i.item_id for i in rec.user_history("u2").history}
@@ -96,10 +98,12 @@ def test_exclude_history(rec):
 
 
 def test_preferences_reach_the_model(rec):
-    a, b = rec.recommend([
-        RecommendRequest(history=["i0001"], preferences=["avoid bulky headsets"], k=MAX_K),
-        RecommendRequest(history=["i0001"], preferences=["prefer cheap wooden things"], k=MAX_K),
-    ])
+    a, b = rec.recommend(
+        [
+            RecommendRequest(history=["i0001"], preferences=["avoid bulky headsets"], k=MAX_K),
+            RecommendRequest(history=["i0001"], preferences=["prefer cheap wooden things"], k=MAX_K),
+        ]
+    )
     scores_a = {i.item_id: i.score for i in a.items}
     assert any(abs(scores_a[i.item_id] - i.score) > 1e-4 for i in b.items)
 

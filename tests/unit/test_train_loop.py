@@ -6,8 +6,14 @@ import json
 
 import pytest
 import torch
+
 from steerrec.train.loop import (
-    LocalSession, LoopConfig, fit_local, load_optimizer, run_loop, save_optimizer,
+    LocalSession,
+    LoopConfig,
+    fit_local,
+    load_optimizer,
+    run_loop,
+    save_optimizer,
 )
 
 
@@ -24,7 +30,7 @@ class ToyTask:
         return torch.nn.Linear(1, 1)
 
     def train_batches(self, epoch, rank, world_size):
-        return [{"x": self.x[i:i + 8]} for i in range(0, 32, 8)]
+        return [{"x": self.x[i : i + 8]} for i in range(0, 32, 8)]
 
     def loss(self, model, batch):
         return ((model(batch["x"]) - 2 * batch["x"]) ** 2).mean()

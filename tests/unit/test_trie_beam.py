@@ -148,8 +148,14 @@ def test_full_beam_equals_brute_force(start):
     trie = PrefixTrie.from_codes(codes, OFFSETS, vocab_size=V)
     model = _TableModel(1, seed=1, start_len=len(start))
     items, scores = constrained_beam_search(
-        model.step, 1, trie, beam_size=12, top_k=12, start_tokens=start,
-        state=torch.tensor([0]), reorder=_reorder,
+        model.step,
+        1,
+        trie,
+        beam_size=12,
+        top_k=12,
+        start_tokens=start,
+        state=torch.tensor([0]),
+        reorder=_reorder,
     )
     expected = _brute_force(model, 0, codes, start)
     assert items[0].tolist() == [i for i, _ in expected]
@@ -246,9 +252,7 @@ def test_unconstrained_small_beam_filter_never_returns_invalid():
     codes = _catalog(12)
     trie = PrefixTrie.from_codes(codes, OFFSETS, vocab_size=V)
     model = _TableModel(3, seed=7, level_bias=3.0)  # well-formed IDs, some not in the catalog
-    tokens, scores = unconstrained_beam_search(
-        model.step, 3, L, beam_size=6, state=torch.arange(3), reorder=_reorder
-    )
+    tokens, scores = unconstrained_beam_search(model.step, 3, L, beam_size=6, state=torch.arange(3), reorder=_reorder)
     items, item_scores = filter_invalid(tokens, scores, trie, top_k=6)
     valid_tokens = {tuple(r) for r in (codes + np.array(OFFSETS)).tolist()}
     n_valid = sum(tuple(t) in valid_tokens for t in tokens.reshape(-1, L).tolist())
@@ -260,7 +264,7 @@ def test_unconstrained_small_beam_filter_never_returns_invalid():
         assert row == real + [-1] * (6 - len(real))  # valid first, then padding
         for i, s in zip(real, item_scores[b].tolist()[: len(real)], strict=True):
             assert s == pytest.approx(model.sequence_logp(b, (codes[i] + OFFSETS).tolist(), []), rel=1e-12)
-        assert torch.isneginf(item_scores[b, len(real):]).all()
+        assert torch.isneginf(item_scores[b, len(real) :]).all()
 
 
 def test_filter_invalid_by_hand():

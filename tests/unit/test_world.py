@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from steerrec.data import filtering, schema
 from steerrec.data.readers.base import Location
 from steerrec.data.world import World, WorldConfig, WorldReader, generate, summary

@@ -25,10 +25,22 @@ from steerrec.alignment.losses import UNRATED_RATING, UNRATED_STEPS_AHEAD, prefe
 
 # History / candidate prefixes; one template is sampled per example (paper Sec. 4.1).
 TEMPLATES = (
-    ("Given the user's recent history with ratings:", "recommend the item they will most likely enjoy next from the following candidates:"),
-    ("The user interacted with these items, in order, and rated them:", "choose the one candidate the user will pick next and rate highly:"),
-    ("Here is what the user consumed recently and how they rated it:", "which of these candidates should we recommend next? Candidates:"),
-    ("A user's viewing and rating history:", "recommend the next item they'll likely enjoy and rate generously from the candidates below:"),
+    (
+        "Given the user's recent history with ratings:",
+        "recommend the item they will most likely enjoy next from the following candidates:",
+    ),
+    (
+        "The user interacted with these items, in order, and rated them:",
+        "choose the one candidate the user will pick next and rate highly:",
+    ),
+    (
+        "Here is what the user consumed recently and how they rated it:",
+        "which of these candidates should we recommend next? Candidates:",
+    ),
+    (
+        "A user's viewing and rating history:",
+        "recommend the next item they'll likely enjoy and rate generously from the candidates below:",
+    ),
 )
 ANSWER_PREFIX = "Answer:"
 UNSEEN_RATING = float(UNRATED_RATING)  # sampled negatives (NOTES.md)
@@ -119,11 +131,16 @@ def _one(user_id, t, split, ids, ratings, seen, catalog, titles, cfg, rng) -> Ex
     order = rng.permutation(len(cand_ids))
     history = [(titles.get(ids[j], ids[j]), ratings[j]) for j in range(max(0, i - cfg.max_history), i)]
     ex = Example(
-        user_id=str(user_id), t=t, split=split, history=history,
+        user_id=str(user_id),
+        t=t,
+        split=split,
+        history=history,
         candidates=[titles.get(cand_ids[k], cand_ids[k]) for k in order],
         candidate_ids=[cand_ids[k] for k in order],
-        ratings=[cand_ratings[k] for k in order], steps_ahead=[steps[k] for k in order],
-        target=int(np.where(order == 0)[0][0]), template=int(rng.integers(len(TEMPLATES))),
+        ratings=[cand_ratings[k] for k in order],
+        steps_ahead=[steps[k] for k in order],
+        target=int(np.where(order == 0)[0][0]),
+        template=int(rng.integers(len(TEMPLATES))),
     )
     ex.scores = [float(preference_score(r, s, cfg.decay)) for r, s in zip(ex.ratings, ex.steps_ahead)]
     return ex
@@ -159,7 +176,9 @@ def read_sdpo_json(path: str | Path, split: str = "test") -> list[Example]:
         history = [(h, None) for h in row["historyList"].split("::") if h]
         ratings = [5.0 if k == target else UNSEEN_RATING for k in range(len(cands))]
         steps = [0 if k == target else UNSEEN_STEPS for k in range(len(cands))]
-        ex = Example(f"row{n}", len(history) + 1, split, history, cands, cands, ratings, steps, target, n % len(TEMPLATES))
+        ex = Example(
+            f"row{n}", len(history) + 1, split, history, cands, cands, ratings, steps, target, n % len(TEMPLATES)
+        )
         ex.scores = [float(preference_score(r, s)) for r, s in zip(ratings, steps)]
         examples.append(ex)
     return examples

@@ -14,8 +14,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,7 +41,9 @@ def hit_metrics(answers: Sequence[str], examples: Sequence[Example]) -> dict[str
     return {"hr1": hits / n, "valid_ratio": valid / n, "n": len(examples)}
 
 
-def score(model, tokenizer, examples: Sequence[Example], max_new_tokens: int = 32, batch_size: int = 16) -> dict[str, float]:
+def score(
+    model, tokenizer, examples: Sequence[Example], max_new_tokens: int = 32, batch_size: int = 16
+) -> dict[str, float]:
     """Greedy answers to each example's prompt, scored by `hit_metrics`."""
     from steerrec.alignment.model import generate_titles
 
@@ -48,7 +51,9 @@ def score(model, tokenizer, examples: Sequence[Example], max_new_tokens: int = 3
     return hit_metrics(answers, examples)
 
 
-def build_probes(interactions, items, cfg: AlignmentDataConfig, users: set[str] | None = None) -> dict[str, list[Example]]:
+def build_probes(
+    interactions, items, cfg: AlignmentDataConfig, users: set[str] | None = None
+) -> dict[str, list[Example]]:
     """Adherence, avoidance and least-preferred probes (module docstring), one per user at most."""
     rng = np.random.default_rng([cfg.seed, 7])
     titles = {r.item_id: (r.title or r.item_id) for r in items.itertuples()}
@@ -83,10 +88,16 @@ def _probe(user_id, ids, ratings, titles, catalog, cfg, rng) -> Example | None:
     order = rng.permutation(len(cand))
     history = [(titles.get(ids[j], ids[j]), ratings[j]) for j in range(max(0, i - cfg.max_history), i)]
     ex = Example(
-        user_id=user_id, t=i + 1, split="probe", history=history,
-        candidates=[titles.get(cand[k], cand[k]) for k in order], candidate_ids=[cand[k] for k in order],
-        ratings=[rated[k] for k in order], steps_ahead=[steps[k] for k in order],
-        target=int(np.where(order == 0)[0][0]), template=int(rng.integers(4)),
+        user_id=user_id,
+        t=i + 1,
+        split="probe",
+        history=history,
+        candidates=[titles.get(cand[k], cand[k]) for k in order],
+        candidate_ids=[cand[k] for k in order],
+        ratings=[rated[k] for k in order],
+        steps_ahead=[steps[k] for k in order],
+        target=int(np.where(order == 0)[0][0]),
+        template=int(rng.integers(4)),
     )
     ex.scores = [float(preference_score(r, s, cfg.decay)) for r, s in zip(ex.ratings, ex.steps_ahead)]
     return ex
@@ -119,7 +130,9 @@ def run_probes(model, tokenizer, probes: dict[str, list[Example]], max_new_token
     return out
 
 
-def hr1_by_history(answers: Sequence[str], examples: Sequence[Example], edges: Sequence[int] = HISTORY_BUCKETS) -> dict[str, float]:
+def hr1_by_history(
+    answers: Sequence[str], examples: Sequence[Example], edges: Sequence[int] = HISTORY_BUCKETS
+) -> dict[str, float]:
     """HR@1 per bucket of the user's history length (t - 1 items before the target)."""
     out: dict[str, float] = {}
     lows = [0, *edges]
@@ -133,7 +146,9 @@ def hr1_by_history(answers: Sequence[str], examples: Sequence[Example], edges: S
     return out
 
 
-def evaluate(model, tokenizer, test: Sequence[Example], probes: dict[str, list[Example]], max_new_tokens: int = 32) -> dict[str, Any]:
+def evaluate(
+    model, tokenizer, test: Sequence[Example], probes: dict[str, list[Example]], max_new_tokens: int = 32
+) -> dict[str, Any]:
     """HR@1, ValidRatio, HR@1 by history length and the probes for one model."""
     from steerrec.alignment.model import generate_titles
 

@@ -80,22 +80,16 @@ def _rewards(
     """r(y_w) [B] and r(y_k) [B, K], shapes checked."""
     pc, rc = _vector(pc, "policy_chosen"), _vector(rc, "ref_chosen")
     if rc.shape != pc.shape:
-        raise ValueError(
-            f"ref_chosen shape {tuple(rc.shape)} differs from policy_chosen {tuple(pc.shape)}"
-        )
+        raise ValueError(f"ref_chosen shape {tuple(rc.shape)} differs from policy_chosen {tuple(pc.shape)}")
     pr = _negatives(pr, pc.shape[0], "policy_rejected")
     rr = _negatives(rr, pc.shape[0], "ref_rejected")
     if rr.shape != pr.shape:
-        raise ValueError(
-            f"ref_rejected shape {tuple(rr.shape)} differs from policy_rejected {tuple(pr.shape)}"
-        )
+        raise ValueError(f"ref_rejected shape {tuple(rr.shape)} differs from policy_rejected {tuple(pr.shape)}")
     return pc - rc, pr - rr
 
 
 def _output(per_example: torch.Tensor, beta: float, r_w: torch.Tensor, r_k: torch.Tensor) -> LossOutput:
-    return LossOutput(
-        per_example.mean(), per_example.detach(), (beta * r_w).detach(), (beta * r_k).detach()
-    )
+    return LossOutput(per_example.mean(), per_example.detach(), (beta * r_w).detach(), (beta * r_k).detach())
 
 
 def sft_loss(token_logps: torch.Tensor, mask: torch.Tensor) -> LossOutput:
@@ -108,8 +102,7 @@ def sft_loss(token_logps: torch.Tensor, mask: torch.Tensor) -> LossOutput:
     """
     if token_logps.ndim != 2 or mask.shape != token_logps.shape:
         raise ValueError(
-            "token_logps and mask must both be [B, T], "
-            f"got {tuple(token_logps.shape)} and {tuple(mask.shape)}"
+            f"token_logps and mask must both be [B, T], got {tuple(token_logps.shape)} and {tuple(mask.shape)}"
         )
     m = mask.to(token_logps.dtype)  # [B, T]
     per_seq = m.sum(dim=1)  # [B]
@@ -134,9 +127,7 @@ def dpo_loss(
     """
     r_w, r_l = _rewards(policy_chosen, policy_rejected, ref_chosen, ref_rejected)  # [B], [B, 1]
     if r_l.shape[1] != 1:
-        raise ValueError(
-            f"dpo_loss takes one rejected item per example, got K={r_l.shape[1]}; use sdpo_loss"
-        )
+        raise ValueError(f"dpo_loss takes one rejected item per example, got K={r_l.shape[1]}; use sdpo_loss")
     per = -F.logsigmoid(beta * (r_w - r_l[:, 0]))  # [B]
     return _output(per, beta, r_w, r_l)
 
@@ -158,9 +149,7 @@ def sdpo_loss(
     return _output(per, beta, r_w, r_k)
 
 
-def adaptive_margin(
-    score_chosen: torch.Tensor, score_rejected: torch.Tensor, form: str = "ratio"
-) -> torch.Tensor:
+def adaptive_margin(score_chosen: torch.Tensor, score_rejected: torch.Tensor, form: str = "ratio") -> torch.Tensor:
     """RecPO's adaptive margin m_k [B, K] (Eq. 4) from scores s_w [B] and s_k [B, K].
 
     ratio: s_w / s_k; difference: log(1 + s_w - s_k); log_ratio: log(s_w / s_k).
@@ -180,9 +169,7 @@ def adaptive_margin(
         return torch.log(s_w[:, None] / s_k)
     gap = 1 + s_w[:, None] - s_k  # [B, K]
     if not bool((gap > 0).all()):
-        raise ValueError(
-            f"difference margin needs 1 + score_chosen - score_rejected > 0, got min {float(gap.min())}"
-        )
+        raise ValueError(f"difference margin needs 1 + score_chosen - score_rejected > 0, got min {float(gap.min())}")
     return torch.log(gap)
 
 
@@ -207,16 +194,12 @@ def recpo_loss(
     r_w, r_k = _rewards(policy_chosen, policy_rejected, ref_chosen, ref_rejected)  # [B], [B, K]
     m = adaptive_margin(score_chosen, score_rejected, margin)  # [B, K'] with K' = 1 or K
     if m.shape[1] != r_k.shape[1]:
-        raise ValueError(
-            f"score_rejected has {m.shape[1]} items per example, policy_rejected {r_k.shape[1]}"
-        )
+        raise ValueError(f"score_rejected has {m.shape[1]} items per example, policy_rejected {r_k.shape[1]}")
     per = _softmax_preference(beta * r_w, beta * r_k, lam * m.to(r_k.dtype))  # [B]
     return _output(per, beta, r_w, r_k)
 
 
-def simpo_loss(
-    avg_logp_chosen: torch.Tensor, avg_logp_rejected: torch.Tensor, beta: float, gamma: float
-) -> LossOutput:
+def simpo_loss(avg_logp_chosen: torch.Tensor, avg_logp_rejected: torch.Tensor, beta: float, gamma: float) -> LossOutput:
     """SimPO (Meng et al. 2024, Eq. 6), reference-free on average per-token log-probs:
 
     -log sigma(beta * (avg_w - avg_l) - gamma). With K > 1 negatives [B, K] the pair is

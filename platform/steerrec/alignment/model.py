@@ -30,10 +30,11 @@ Completions are " " + title + EOS, tokenised apart from the prompt and appended 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -86,8 +87,10 @@ def build_tokenizer(texts: Sequence[str], vocab_size: int):
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=list(SPECIALS),
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIALS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
     )
     tok.train_from_iterator(texts, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, pad_token=SPECIALS[0], eos_token=SPECIALS[1])
@@ -100,10 +103,17 @@ def build_tiny(cfg: ModelConfig, tokenizer, seed: int = 0):
 
     kind = LlamaConfig if cfg.arch == "llama" else Qwen2Config
     config = kind(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_layers, num_attention_heads=cfg.num_heads, num_key_value_heads=cfg.num_heads,
-        max_position_embeddings=4096, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
-        eos_token_id=tokenizer.eos_token_id, tie_word_embeddings=True,
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_layers,
+        num_attention_heads=cfg.num_heads,
+        num_key_value_heads=cfg.num_heads,
+        max_position_embeddings=4096,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=None,
+        eos_token_id=tokenizer.eos_token_id,
+        tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
     return AutoModelForCausalLM.from_config(config, dtype=getattr(torch, cfg.dtype))
@@ -137,8 +147,11 @@ def add_lora(model, cfg: ModelConfig):
     from peft import LoraConfig, get_peft_model
 
     lora = LoraConfig(
-        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=list(cfg.lora_targets), task_type="CAUSAL_LM",
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=list(cfg.lora_targets),
+        task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora)
 
@@ -157,7 +170,9 @@ def reference(model) -> Iterator[Any]:
         yield model
 
 
-def encode(tokenizer, prompts: Sequence[str], titles: Sequence[Sequence[str]]) -> tuple[list[list[int]], list[list[list[int]]]]:
+def encode(
+    tokenizer, prompts: Sequence[str], titles: Sequence[Sequence[str]]
+) -> tuple[list[list[int]], list[list[list[int]]]]:
     """Prompt ids [B] and completion ids [B][C] (" " + title + EOS) for candidate titles."""
     prompt_ids = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
     eos = tokenizer.eos_token_id
@@ -243,7 +258,9 @@ def _shared_prompt_logps(model, prompt: list[int], cands: list[list[int]]):
     return logps.masked_fill(~mask, 0.0), mask
 
 
-def generate_titles(model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32, batch_size: int = 16) -> list[str]:
+def generate_titles(
+    model, tokenizer, prompts: Sequence[str], max_new_tokens: int = 32, batch_size: int = 16
+) -> list[str]:
     """Greedy answers after each prompt (left-padded batches): the first line before EOS, stripped."""
     import torch
 
@@ -256,11 +273,15 @@ def generate_titles(model, tokenizer, prompts: Sequence[str], max_new_tokens: in
         x = torch.full((len(ids), width), pad, dtype=torch.long)
         attn = torch.zeros(len(ids), width, dtype=torch.long)
         for n, row in enumerate(ids):
-            x[n, width - len(row):], attn[n, width - len(row):] = torch.tensor(row), 1
+            x[n, width - len(row) :], attn[n, width - len(row) :] = torch.tensor(row), 1
         with torch.no_grad():
             out = model.generate(
-                input_ids=x.to(device), attention_mask=attn.to(device), max_new_tokens=max_new_tokens,
-                do_sample=False, eos_token_id=eos, pad_token_id=pad,
+                input_ids=x.to(device),
+                attention_mask=attn.to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                eos_token_id=eos,
+                pad_token_id=pad,
             )
         for row in out[:, width:].tolist():
             cut = row.index(eos) if eos in row else len(row)

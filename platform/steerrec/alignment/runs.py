@@ -34,7 +34,9 @@ def load_examples(cfg) -> dict[str, list[Example]]:
     """Examples per split from cfg.data (interactions and items), users cut to cfg.users."""
     from steerrec.data import io, schema
 
-    inter = io.read_table(f"{cfg.data}/{schema.INTERACTIONS_FILE}", ["user_id", "item_id", "timestamp", "rating"]).to_pandas()
+    inter = io.read_table(
+        f"{cfg.data}/{schema.INTERACTIONS_FILE}", ["user_id", "item_id", "timestamp", "rating"]
+    ).to_pandas()
     items = io.read_table(f"{cfg.data}/{schema.ITEMS_FILE}", ["item_id", "title"]).to_pandas()
     if cfg.users:
         keep = sorted(inter["user_id"].unique())[: cfg.users]
@@ -239,14 +241,23 @@ def _run_info(cfg, stage: str) -> dict[str, Any]:
     from steerrec.data import io, schema
 
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                cwd=Path(__file__).parent, timeout=10).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=10
+            ).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         commit = None
     manifest = f"{cfg.data}/{schema.MANIFEST_FILE}"
     return {
-        "stage": stage.split(":")[0], "loss": stage.split(":")[-1], "sft_run": cfg.sft_run,
-        "git_commit": commit, "seed": cfg.seed, "data": cfg.data, "python": platform.python_version(),
+        "stage": stage.split(":")[0],
+        "loss": stage.split(":")[-1],
+        "sft_run": cfg.sft_run,
+        "git_commit": commit,
+        "seed": cfg.seed,
+        "data": cfg.data,
+        "python": platform.python_version(),
         "manifest_sha256": io.sha256(manifest) if Path(manifest).exists() else None,
         "versions": {p: md.version(p) for p in ("torch", "transformers", "peft")},
     }

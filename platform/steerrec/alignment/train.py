@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from steerrec.alignment import runs
 from steerrec.alignment.data import AlignmentDataConfig, Example
@@ -83,7 +84,9 @@ class AlignConfig:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
 
-def preference_loss(name: str, total, mean, ref_total, scores, beta: float, lam: float, margin: str, gamma: float) -> LossOutput:
+def preference_loss(
+    name: str, total, mean, ref_total, scores, beta: float, lam: float, margin: str, gamma: float
+) -> LossOutput:
     """The loss `name` on [B, 1 + K] candidate log-probs; column 0 is the preferred item.
 
     total/mean: the policy's summed / per-token-mean log-probs; ref_total: the reference's
@@ -106,7 +109,9 @@ def train_sft(cfg: AlignConfig, report: Report, resume_from: str | None = None) 
     splits = runs.load_examples(cfg)
     resume = resume_from or runs.latest_checkpoint(cfg.out)
     if cfg.model.source == "tiny":
-        tokenizer = runs.load_tokenizer(resume) if resume else build_tokenizer(runs.corpus(splits), cfg.model.vocab_size)
+        tokenizer = (
+            runs.load_tokenizer(resume) if resume else build_tokenizer(runs.corpus(splits), cfg.model.vocab_size)
+        )
         model = build_tiny(cfg.model, tokenizer, cfg.seed)
     else:
         model, tokenizer = load_pretrained(cfg.model)
@@ -221,8 +226,11 @@ def _epoch(cfg, model, opt, params, shard: list[Example], step, world: int) -> d
             logger.info("batch %d/%d loss %.4f", i + 1, len(batches), out.metrics()["loss"])
     seconds = time.perf_counter() - start
     result = {k: v / max(n_batches, 1) for k, v in sums.items()}
-    result.update(train_examples=len(shard) * world, train_seconds=seconds,
-                  examples_per_s=len(shard) * world / seconds if seconds > 0 else 0.0)
+    result.update(
+        train_examples=len(shard) * world,
+        train_seconds=seconds,
+        examples_per_s=len(shard) * world / seconds if seconds > 0 else 0.0,
+    )
     return result
 
 
@@ -248,8 +256,9 @@ def _fit_ray(stage: str, cfg: AlignConfig, storage_path: str, name: str):
     trainer = TorchTrainer(
         _ray_worker,
         train_loop_config={"stage": stage, "cfg": to_dict(cfg)},
-        scaling_config=ScalingConfig(num_workers=cfg.num_workers, use_gpu=cfg.use_gpu,
-                                     resources_per_worker={"CPU": cfg.cpus_per_worker}),
+        scaling_config=ScalingConfig(
+            num_workers=cfg.num_workers, use_gpu=cfg.use_gpu, resources_per_worker={"CPU": cfg.cpus_per_worker}
+        ),
         run_config=RunConfig(name=name, storage_path=str(storage_path)),
     )
     return trainer.fit()

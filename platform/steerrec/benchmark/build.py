@@ -98,6 +98,7 @@ class Inputs:
 
 def load_inputs(cfg: BenchmarkConfig) -> Inputs:
     """The dataset folder's tables, checked against schema.*, and the preferences."""
+
     def read(name: str, shape: pa.Schema) -> pa.Table:
         path = f"{cfg.data}/{name}"
         return schema.validate(io.read_table(path), shape, path)
@@ -137,7 +138,12 @@ def build_benchmark(cfg: BenchmarkConfig) -> dict[str, Any]:
             axis, data.sequences, data.pool, pref_emb, item_emb, item_ids, item_row, cfg.seed, cfg.candidates, allowed
         )
     pairs, pref_counts = match_pairs(
-        data.pool, reviews["users"], reviews["positions"], reviews["items"], review_emb, pref_emb,
+        data.pool,
+        reviews["users"],
+        reviews["positions"],
+        reviews["items"],
+        review_emb,
+        pref_emb,
         cfg.sentiment.negation_words,
     )
     tables[SENTIMENT] = sentiment_examples(pairs, data.pool, cfg.sentiment, cfg.seed)
@@ -185,7 +191,9 @@ def embed_all(groups: list[list[str]], cfg: EmbedderConfig, use_ray: bool | None
         import ray
 
         use_ray = ray.is_initialized()
-    logger.info("embedding %d distinct texts with %s (%s)", len(distinct), cfg.model, "Ray Data" if use_ray else "local")
+    logger.info(
+        "embedding %d distinct texts with %s (%s)", len(distinct), cfg.model, "Ray Data" if use_ray else "local"
+    )
     if use_ray:
         import ray.data
 
@@ -232,8 +240,14 @@ def _first_text(*candidates: str | None) -> str:
 
 
 def _manifest(
-    cfg: BenchmarkConfig, data: Inputs, tables: dict[str, dict[str, pa.Table]], steering: dict[str, Any],
-    pref_counts: dict[str, int], reviews: dict[str, Any], pairs: list, dim: int,
+    cfg: BenchmarkConfig,
+    data: Inputs,
+    tables: dict[str, dict[str, pa.Table]],
+    steering: dict[str, Any],
+    pref_counts: dict[str, int],
+    reviews: dict[str, Any],
+    pairs: list,
+    dim: int,
 ) -> dict[str, Any]:
     from steerrec.config import to_dict
 
@@ -267,9 +281,13 @@ def summary_rows(manifest: dict[str, Any]) -> list[tuple[str, str]]:
         return [("#preferences", "0")] + [(f"{axis} train/valid/test", splits(axis)) for axis in counts]
     prefs = manifest["preferences"]
 
-    rows = [("#preferences", f"{prefs['preferences']:,}"), ("#positive", f"{prefs['positive']:,}"),
-            ("#negative", f"{prefs['negative']:,}"), ("negative unmatched", f"{prefs['unmatched']:,}"),
-            ("pos/neg pairs train/valid/test", splits(SENTIMENT, 2))]
+    rows = [
+        ("#preferences", f"{prefs['preferences']:,}"),
+        ("#positive", f"{prefs['positive']:,}"),
+        ("#negative", f"{prefs['negative']:,}"),
+        ("negative unmatched", f"{prefs['unmatched']:,}"),
+        ("pos/neg pairs train/valid/test", splits(SENTIMENT, 2)),
+    ]
     rows += [(f"{axis} train/valid/test", splits(axis)) for axis in AXES if axis != SENTIMENT]
     for axis in (FINE, COARSE):
         similarity = manifest["steering"][axis]["mean_target_similarity"]

@@ -25,10 +25,11 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -181,8 +182,11 @@ def encode(model: Any, texts: Sequence[str], batch_size: int) -> np.ndarray:
     if len(texts) == 0:
         return np.zeros((0, embedding_dim(model)), dtype=np.float32)
     vectors = model.encode(
-        list(texts), batch_size=batch_size, convert_to_numpy=True,
-        normalize_embeddings=True, show_progress_bar=False,
+        list(texts),
+        batch_size=batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
     )
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -255,9 +259,11 @@ class EmbedActor:
 
 
 def embed_dataset(
-    ds: "ray.data.Dataset", text_column: str, cfg: EmbedderConfig | None = None,
+    ds: ray.data.Dataset,
+    text_column: str,
+    cfg: EmbedderConfig | None = None,
     keep_columns: Sequence[str] | None = None,
-) -> "ray.data.Dataset":
+) -> ray.data.Dataset:
     """`ds` with `text_column` replaced by ``embedding`` (or only `keep_columns` + ``embedding``),
     computed by a pool of `cfg.concurrency` actors that load the model once each."""
     import ray.data
@@ -267,7 +273,8 @@ def embed_dataset(
     return ds.map_batches(
         EmbedActor,
         fn_constructor_kwargs=dict(
-            config=dataclasses.asdict(cfg), text_column=text_column,
+            config=dataclasses.asdict(cfg),
+            text_column=text_column,
             keep_columns=list(keep_columns) if keep_columns else None,
         ),
         compute=ray.data.ActorPoolStrategy(size=cfg.concurrency),

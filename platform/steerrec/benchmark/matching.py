@@ -28,7 +28,7 @@ np.argpartition. benchmarks/matching_scale.py prints both comparisons.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Iterator, Sequence, Union
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -36,7 +36,7 @@ import torch
 logger = logging.getLogger(__name__)
 
 MaskFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
-Exclude = Union[MaskFn, Sequence[Sequence[int]], np.ndarray]
+Exclude = MaskFn | Sequence[Sequence[int]] | np.ndarray
 DEFAULT_BLOCK = (2048, 8192)  # (queries, keys) per block: a 64 MB float32 score block
 _NONE = torch.iinfo(torch.int64).max  # index of an empty slot while merging: sorts last
 
@@ -51,8 +51,14 @@ def normalize_rows(x: np.ndarray) -> np.ndarray:
 
 
 def topk_cosine(
-    queries: np.ndarray, keys: np.ndarray, k: int, *, block_size: int | tuple[int, int] = DEFAULT_BLOCK,
-    exclude: Exclude | None = None, normalize: bool = False, progress: bool = False,
+    queries: np.ndarray,
+    keys: np.ndarray,
+    k: int,
+    *,
+    block_size: int | tuple[int, int] = DEFAULT_BLOCK,
+    exclude: Exclude | None = None,
+    normalize: bool = False,
+    progress: bool = False,
 ) -> TopK:
     """For each query [n, d], the k most similar keys [m, d]: (scores, indices) [n, min(k, m)]."""
     acc = _RunningTopK(len(queries), _width(k, keys))
@@ -62,8 +68,14 @@ def topk_cosine(
 
 
 def bottomk_cosine(
-    queries: np.ndarray, keys: np.ndarray, k: int, *, block_size: int | tuple[int, int] = DEFAULT_BLOCK,
-    exclude: Exclude | None = None, normalize: bool = False, progress: bool = False,
+    queries: np.ndarray,
+    keys: np.ndarray,
+    k: int,
+    *,
+    block_size: int | tuple[int, int] = DEFAULT_BLOCK,
+    exclude: Exclude | None = None,
+    normalize: bool = False,
+    progress: bool = False,
 ) -> TopK:
     """For each query, the k least similar keys, least first (the same code on negated scores)."""
     acc = _RunningTopK(len(queries), _width(k, keys))
@@ -73,9 +85,15 @@ def bottomk_cosine(
 
 
 def topk_cosine_both(
-    a: np.ndarray, b: np.ndarray, k_a: int, k_b: int, *,
-    block_size: int | tuple[int, int] = DEFAULT_BLOCK, exclude: Exclude | None = None,
-    normalize: bool = False, progress: bool = False,
+    a: np.ndarray,
+    b: np.ndarray,
+    k_a: int,
+    k_b: int,
+    *,
+    block_size: int | tuple[int, int] = DEFAULT_BLOCK,
+    exclude: Exclude | None = None,
+    normalize: bool = False,
+    progress: bool = False,
 ) -> tuple[TopK, TopK]:
     """Both directions from one pass of block products: (top k_a of b for each row of a,
     top k_b of a for each row of b). `exclude` is given per row of `a`."""
@@ -88,7 +106,12 @@ def topk_cosine_both(
 
 
 def pair_scores(
-    a: np.ndarray, a_idx: np.ndarray, b: np.ndarray, b_idx: np.ndarray, *, chunk: int = 1 << 16,
+    a: np.ndarray,
+    a_idx: np.ndarray,
+    b: np.ndarray,
+    b_idx: np.ndarray,
+    *,
+    chunk: int = 1 << 16,
     normalize: bool = False,
 ) -> np.ndarray:
     """Cosine of each listed pair: scores [N] float32, scores[j] = a[a_idx[j]] . b[b_idx[j]]."""
@@ -97,11 +120,11 @@ def pair_scores(
         raise ValueError(f"a_idx and b_idx must be 1-D of equal length, got {a_idx.shape} and {b_idx.shape}")
     out = np.empty(len(a_idx), dtype=np.float32)
     for s in range(0, len(a_idx), chunk):
-        x = np.asarray(a[a_idx[s:s + chunk]], dtype=np.float32)
-        y = np.asarray(b[b_idx[s:s + chunk]], dtype=np.float32)
+        x = np.asarray(a[a_idx[s : s + chunk]], dtype=np.float32)
+        y = np.asarray(b[b_idx[s : s + chunk]], dtype=np.float32)
         if normalize:
             x, y = normalize_rows(x), normalize_rows(y)
-        out[s:s + chunk] = np.einsum("nd,nd->n", x, y)
+        out[s : s + chunk] = np.einsum("nd,nd->n", x, y)
     return out
 
 
@@ -145,8 +168,13 @@ def _rows(x: np.ndarray, start: int, stop: int, normalize: bool) -> np.ndarray:
 
 
 def _blocks(
-    queries: np.ndarray, keys: np.ndarray, block_size: int | tuple[int, int], exclude: Exclude | None,
-    normalize: bool, sign: float, progress: bool,
+    queries: np.ndarray,
+    keys: np.ndarray,
+    block_size: int | tuple[int, int],
+    exclude: Exclude | None,
+    normalize: bool,
+    sign: float,
+    progress: bool,
 ) -> Iterator[tuple[int, int, torch.Tensor]]:
     """(q0, k0, sign * scores [r, c]) per block, excluded pairs at -inf; one reused buffer."""
     queries, keys = np.asarray(queries), np.asarray(keys)
@@ -174,7 +202,7 @@ def _blocks(
         bar.close()
 
 
-def _progress_bar(total: int, enabled: bool):  # noqa: ANN202 (tqdm or None)
+def _progress_bar(total: int, enabled: bool):
     if not enabled:
         return None
     from tqdm import tqdm
@@ -208,7 +236,7 @@ def _mask_ids(scores: np.ndarray, csr: tuple[np.ndarray, np.ndarray], q0: int, k
     lo, hi = offsets[q0], offsets[q0 + r]
     if lo == hi:
         return
-    rows = np.repeat(np.arange(r), np.diff(offsets[q0:q0 + r + 1]))
+    rows = np.repeat(np.arange(r), np.diff(offsets[q0 : q0 + r + 1]))
     cols = ids[lo:hi]
     inside = (cols >= k0) & (cols < k0 + c)
     scores[rows[inside], cols[inside] - k0] = -np.inf

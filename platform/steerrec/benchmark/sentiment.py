@@ -98,8 +98,13 @@ def positions(users: Sequence[str]) -> np.ndarray:
 
 
 def match_pairs(
-    pool: PreferencePool, review_users: Sequence[str], review_positions: np.ndarray, review_items: Sequence[str],
-    review_emb: np.ndarray, pref_emb: np.ndarray, words: Sequence[str] = NEGATION_WORDS,
+    pool: PreferencePool,
+    review_users: Sequence[str],
+    review_positions: np.ndarray,
+    review_items: Sequence[str],
+    review_emb: np.ndarray,
+    pref_emb: np.ndarray,
+    words: Sequence[str] = NEGATION_WORDS,
 ) -> tuple[list[tuple[str, int, int, str]], dict[str, int]]:
     """(user_id, t, statement index, item_id) per distinct (negative statement, item), in key
     order, from the negatively reviewed interactions given (one row each), and counts."""
@@ -139,9 +144,7 @@ def sentiment_examples(
         negative = pool.texts[p]
         twins = ((negative, NEGATIVE), (invert(negative, cfg.negation_words, cfg.positive_verb), POSITIVE))
         for statement, polarity in twins:
-            for name, value in zip(
-                SENTIMENT_EXAMPLES.names, (user, t, [], statement, item, polarity, pair_id)
-            ):
+            for name, value in zip(SENTIMENT_EXAMPLES.names, (user, t, [], statement, item, polarity, pair_id)):
                 columns[name].append(value)
             splits.append(split)
     return split_tables(pa.table(columns, schema=SENTIMENT_EXAMPLES), splits)

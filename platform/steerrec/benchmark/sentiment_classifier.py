@@ -57,8 +57,13 @@ def negative_reviews(texts: Sequence[str | None], ratings: np.ndarray, cfg: Clas
         out[rows] = vader_negative(written, cfg.vader_threshold)
     else:
         out[rows] = hf_negative(written, cfg.name[3:], cfg)
-    logger.info("%s: %d of %d reviews negative (%d by rating, no text)", cfg.name, int(out.sum()), len(out),
-                int((~has_text).sum()))
+    logger.info(
+        "%s: %d of %d reviews negative (%d by rating, no text)",
+        cfg.name,
+        int(out.sum()),
+        len(out),
+        int((~has_text).sum()),
+    )
     return out
 
 
@@ -111,8 +116,7 @@ def hf_negative(texts: Sequence[str], model: str, cfg: ClassifierConfig) -> np.n
     ds = ray.data.from_items([{"row": i, "text": t} for i, t in enumerate(texts)])
     out = ds.map_batches(
         _HFClassifier,
-        fn_constructor_kwargs={"model": model, "batch_size": cfg.batch_size,
-                               "device": 0 if cfg.num_gpus > 0 else None},
+        fn_constructor_kwargs={"model": model, "batch_size": cfg.batch_size, "device": 0 if cfg.num_gpus > 0 else None},
         batch_size=cfg.batch_size * 8,
         num_gpus=cfg.num_gpus,
         concurrency=cfg.concurrency,

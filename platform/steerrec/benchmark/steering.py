@@ -85,8 +85,9 @@ def assign_greedy(
     return chosen
 
 
-def other_users(users: Sequence[str], ts: np.ndarray, histories: Sequence[Sequence[str]],
-                targets: np.ndarray, seed: int) -> np.ndarray:
+def other_users(
+    users: Sequence[str], ts: np.ndarray, histories: Sequence[Sequence[str]], targets: np.ndarray, seed: int
+) -> np.ndarray:
     """For row j, a row of another user with the same target and a different history,
     picked by a hash of (seed, user, t) among such rows; -1 when there is none."""
     by_target: dict[int, list[int]] = defaultdict(list)
@@ -105,8 +106,15 @@ def other_users(users: Sequence[str], ts: np.ndarray, histories: Sequence[Sequen
 
 
 def steering_examples(
-    axis: str, sequences: pa.Table, pool: PreferencePool, pref_emb: np.ndarray, item_emb: np.ndarray,
-    item_ids: Sequence[str], item_row: dict[str, int], seed: int = 0, candidates: int = 16,
+    axis: str,
+    sequences: pa.Table,
+    pool: PreferencePool,
+    pref_emb: np.ndarray,
+    item_emb: np.ndarray,
+    item_ids: Sequence[str],
+    item_row: dict[str, int],
+    seed: int = 0,
+    candidates: int = 16,
     allowed: np.ndarray | None = None,
 ) -> tuple[dict[str, pa.Table], dict[str, Any]]:
     """Axis FINE or COARSE rows (axes.EXAMPLES) per split, and counts for the manifest.

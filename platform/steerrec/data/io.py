@@ -14,9 +14,10 @@ import json
 import logging
 import shutil
 import uuid
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -102,10 +103,8 @@ def dataset_folder(out: str | Path) -> Iterator[DatasetFolder]:
         with _local_folder(Path(path)) as folder:
             yield folder
         return
-    try:
+    with suppress(FileNotFoundError):
         fs.delete_file(f"{path}/{MANIFEST_FILE}")
-    except FileNotFoundError:
-        pass
     fs.create_dir(path, recursive=True)
     folder = DatasetFolder(fs, path)
     yield folder

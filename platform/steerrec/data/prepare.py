@@ -12,7 +12,7 @@ import dataclasses
 import logging
 import tempfile
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -249,5 +249,5 @@ def _manifest(
         "seed": cfg.seed,
         "world": dict(cfg.world),
         "steerrec_version": steerrec.__version__,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }

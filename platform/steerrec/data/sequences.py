@@ -8,7 +8,7 @@ the valid row, positions 2..n-2 are train rows.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pyarrow as pa

@@ -11,8 +11,9 @@ two decimals. The result is cut to at most `max_chars` characters at a word boun
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import pyarrow as pa
 

@@ -68,15 +68,13 @@ def _search(
         logp, state = step_fn(tokens, state)  # [R, V]
         V = logp.shape[-1]
         if logp.shape != (B * n, V):
-            raise ValueError(
-                f"step_fn returned log_probs of shape {tuple(logp.shape)}, expected ({B * n}, V)"
-            )
+            raise ValueError(f"step_fn returned log_probs of shape {tuple(logp.shape)}, expected ({B * n}, V)")
         if logp.dtype in (torch.float16, torch.bfloat16):
             logp = logp.float()  # sums of many half-precision log-probs lose the order
         if trie is None:
             C, step_logp = V, logp  # every token is a candidate
         else:
-            if V != trie.vocab_size:
+            if trie.vocab_size != V:
                 raise ValueError(f"step_fn vocabulary {V} differs from the trie's {trie.vocab_size}")
             trie = trie.to(logp.device)
             # score only each beam's children: [R, C] with C = the level's widest branching
@@ -133,9 +131,7 @@ def constrained_beam_search(
     result is exactly the top_k items by total log-prob.
     """
     _check(batch_size, beam_size, top_k)
-    _, scores, nodes = _search(
-        step_fn, batch_size, trie.depth, beam_size, trie, start_tokens, state, reorder, device
-    )
+    _, scores, nodes = _search(step_fn, batch_size, trie.depth, beam_size, trie, start_tokens, state, reorder, device)
     items = trie.to(nodes.device).item_of(nodes.view(-1)).view(nodes.shape)  # [B, n]
     dead = items < 0
     items = items.masked_fill(dead, -1)
@@ -161,9 +157,7 @@ def unconstrained_beam_search(
     Mender/TIGER papers' evaluation: decode freely, then drop invalid IDs).
     """
     _check(batch_size, beam_size)
-    tokens, scores, _ = _search(
-        step_fn, batch_size, depth, beam_size, None, start_tokens, state, reorder, device
-    )
+    tokens, scores, _ = _search(step_fn, batch_size, depth, beam_size, None, start_tokens, state, reorder, device)
     return tokens, scores
 
 

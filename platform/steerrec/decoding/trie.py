@@ -55,7 +55,7 @@ def _build_nodes(ordered: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
         node_parent.append(row_node[starts])
         row_node = next_id + np.cumsum(new) - 1
         next_id += len(starts)
-    as_array = lambda parts: np.concatenate(parts).astype(np.int64)  # noqa: E731
+    as_array = lambda parts: np.concatenate(parts).astype(np.int64)
     return as_array(node_token), as_array(node_parent), row_node
 
 
@@ -93,9 +93,7 @@ class PrefixTrie:
         self.max_children = widest.tolist()  # [L + 1] most children of a node at each depth
 
     @classmethod
-    def from_codes(
-        cls, codes: np.ndarray, offsets: Sequence[int], vocab_size: int | None = None
-    ) -> PrefixTrie:
+    def from_codes(cls, codes: np.ndarray, offsets: Sequence[int], vocab_size: int | None = None) -> PrefixTrie:
         """Trie of `codes` [n_items, L] (item i = row i) with token = offsets[l] + code.
 
         `vocab_size` defaults to the largest token + 1. Raises ValueError on an empty
@@ -119,9 +117,7 @@ class PrefixTrie:
         bad = np.argwhere(tokens >= vocab)
         if len(bad):
             row, level = bad[0]
-            raise ValueError(
-                f"codes row {row} level {level}: token {tokens[row, level]} is outside vocab_size {vocab}"
-            )
+            raise ValueError(f"codes row {row} level {level}: token {tokens[row, level]} is outside vocab_size {vocab}")
         order = np.lexsort(tokens.T[::-1])  # items in lexicographic order of their tokens
         ordered = tokens[order]
         same = np.all(ordered[1:] == ordered[:-1], axis=1)
@@ -159,10 +155,13 @@ class PrefixTrie:
         """This trie with its tensors on `device` (self when already there)."""
         if torch.device(device) == self.device:
             return self
-        move = lambda t: t.to(device)  # noqa: E731
+        move = lambda t: t.to(device)
         return PrefixTrie(
-            move(self.node_token), move(self.node_parent), move(self.node_item),
-            move(self.item_tokens), self.vocab_size,
+            move(self.node_token),
+            move(self.node_parent),
+            move(self.node_item),
+            move(self.item_tokens),
+            self.vocab_size,
         )
 
     def root(self, n: int) -> torch.Tensor:

@@ -42,14 +42,24 @@ def rank_batch(model: Any, batch: dict[str, Any], trie: Any, beam_size: int, top
     return items.cpu().numpy()
 
 
-def rank_encoded(model: Any, encoded: dict[str, Any], trie: Any, beam_size: int, top_k: int = 10,
-                 batch_size: int = 64, rank: int = 0, world_size: int = 1) -> tuple[np.ndarray, np.ndarray]:
+def rank_encoded(
+    model: Any,
+    encoded: dict[str, Any],
+    trie: Any,
+    beam_size: int,
+    top_k: int = 10,
+    batch_size: int = 64,
+    rank: int = 0,
+    world_size: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
     """(rankings [n, top_k], the example index of each row) for this rank's share."""
     order = np.arange(encoded["n"])
     per_rank = len(order) // world_size if world_size > 1 else len(order)
     index = order[rank::world_size][:per_rank]
-    parts = [rank_batch(model, batch, trie, beam_size, top_k)
-             for batch in iter_batches(encoded, batch_size, rank=rank, world_size=world_size)]
+    parts = [
+        rank_batch(model, batch, trie, beam_size, top_k)
+        for batch in iter_batches(encoded, batch_size, rank=rank, world_size=world_size)
+    ]
     ranked = np.concatenate(parts) if parts else np.zeros((0, top_k), dtype=np.int64)
     return ranked, index
 
@@ -69,8 +79,9 @@ def axis_scores(ranked: np.ndarray, targets: np.ndarray, ks: tuple[int, ...] = K
     return {f"{m}@{k}": means[f"{m}@{k}"] for k in ks for m in ("recall", "ndcg")}
 
 
-def sentiment_scores(ranked: np.ndarray, targets: np.ndarray, negative: np.ndarray, pair_id: np.ndarray,
-                     ks: tuple[int, ...] = KS) -> dict[str, float]:
+def sentiment_scores(
+    ranked: np.ndarray, targets: np.ndarray, negative: np.ndarray, pair_id: np.ndarray, ks: tuple[int, ...] = KS
+) -> dict[str, float]:
     """m@k over (positive, negative) pairs; rows without a twin are left out."""
     pos = {int(p): i for i, p in enumerate(pair_id) if not negative[i]}
     neg = {int(p): i for i, p in enumerate(pair_id) if negative[i]}

@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -52,8 +53,9 @@ class EvalConfig:
             raise ValueError(f"beam_size must be >= 10 (metrics go to @10), got {self.beam_size}")
 
 
-def evaluate_run(run_dir: str, cfg: EvalConfig, embed: Callable[[list[str]], np.ndarray] | None = None
-                 ) -> dict[str, dict[str, float]]:
+def evaluate_run(
+    run_dir: str, cfg: EvalConfig, embed: Callable[[list[str]], np.ndarray] | None = None
+) -> dict[str, dict[str, float]]:
     """{axis: {metric: value}} for one run folder; axes the benchmark lacks (one built
     without preferences has the recommendation axis only) or without rows are left out."""
     from steerrec.config import load
@@ -72,8 +74,13 @@ def evaluate_run(run_dir: str, cfg: EvalConfig, embed: Callable[[list[str]], np.
     if not axes:
         raise ValueError(f"{bench}: no {cfg.split} split of any of the axes {cfg.axes}")
     if len(axes) < len(cfg.axes):
-        logger.warning("%s: no %s split of axes %s, evaluated %s only", bench, cfg.split,
-                       [a for a in cfg.axes if a not in axes], axes)
+        logger.warning(
+            "%s: no %s split of axes %s, evaluated %s only",
+            bench,
+            cfg.split,
+            [a for a in cfg.axes if a not in axes],
+            axes,
+        )
     scores: dict[str, dict[str, float]] = {}
     for axis in axes:
         source = f"{bench}/{axis_file(axis, cfg.split)}"
@@ -148,8 +155,10 @@ def plot(results: dict[str, Any], path: str | Path) -> None:
     axes = list(results["summary"])
     keys = ["m@10" if a == SENTIMENT else "recall@10" for a in axes]
     means = [results["summary"][a][k]["mean"] for a, k in zip(axes, keys)]
-    stds = [0.0 if math.isnan(results["summary"][a][k]["std"]) else results["summary"][a][k]["std"]
-            for a, k in zip(axes, keys)]
+    stds = [
+        0.0 if math.isnan(results["summary"][a][k]["std"]) else results["summary"][a][k]["std"]
+        for a, k in zip(axes, keys)
+    ]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.bar(axes, means, yerr=stds, capsize=4, color="#4c72b0")
     ax.set_ylabel("Recall@10 (m@10 for sentiment)")

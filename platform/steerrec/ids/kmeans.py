@@ -31,8 +31,7 @@ def kmeans(x: torch.Tensor, k: int, seed: int, iters: int = 50) -> torch.Tensor:
     fitted = KMeans(n_clusters=k_fit, n_init=1, max_iter=iters, random_state=seed).fit(points.numpy())
     centroids = torch.from_numpy(fitted.cluster_centers_).float()  # [k_fit, D]
     if k_fit < k:
-        logger.info("k-means: %d distinct points for %d codes; %d codes start unused",
-                    n_distinct, k, k - k_fit)
+        logger.info("k-means: %d distinct points for %d codes; %d codes start unused", n_distinct, k, k - k_fit)
         generator = torch.Generator().manual_seed(seed)
         extra = points[torch.randint(points.shape[0], (k - k_fit,), generator=generator)]
         centroids = torch.cat([centroids, extra])

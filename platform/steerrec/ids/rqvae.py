@@ -44,16 +44,24 @@ class RQVAEConfig:
     reseed_dead_codes: bool = True  # after each epoch, unused codes <- random residuals
 
     def __post_init__(self) -> None:
-        positive = ("input_dim", "latent_dim", "n_levels", "codebook_size", "lr", "epochs",
-                    "batch_size", "kmeans_iters")
+        positive = (
+            "input_dim",
+            "latent_dim",
+            "n_levels",
+            "codebook_size",
+            "lr",
+            "epochs",
+            "batch_size",
+            "kmeans_iters",
+        )
         for name in positive:
             value = getattr(self, name)
             if isinstance(value, bool) or not value > 0:
                 raise ValueError(f"rqvae.{name} must be > 0, got {value!r}")
-        if not self.hidden_dims or any(not isinstance(h, int) or isinstance(h, bool) or h <= 0
-                                       for h in self.hidden_dims):
-            raise ValueError(f"rqvae.hidden_dims must be a non-empty list of positive ints, "
-                             f"got {self.hidden_dims!r}")
+        if not self.hidden_dims or any(
+            not isinstance(h, int) or isinstance(h, bool) or h <= 0 for h in self.hidden_dims
+        ):
+            raise ValueError(f"rqvae.hidden_dims must be a non-empty list of positive ints, got {self.hidden_dims!r}")
         self.hidden_dims = list(self.hidden_dims)
         if self.beta < 0:
             raise ValueError(f"rqvae.beta must be >= 0, got {self.beta!r}")
@@ -87,8 +95,7 @@ def residual_quantize(z: torch.Tensor, codebooks: torch.Tensor) -> Quantized:
     codes, chosen, residuals = [], [], []
     residual = z
     for codebook in codebooks:  # [K, D]
-        dist = (residual.pow(2).sum(-1, keepdim=True) - 2 * residual @ codebook.T
-                + codebook.pow(2).sum(-1))  # [B, K]
+        dist = residual.pow(2).sum(-1, keepdim=True) - 2 * residual @ codebook.T + codebook.pow(2).sum(-1)  # [B, K]
         idx = dist.argmin(-1)  # [B]
         e = codebook[idx]  # [B, D]
         codes.append(idx)
@@ -134,7 +141,8 @@ class RQVAE(nn.Module):
         self.decoder = _mlp(dims[::-1], cfg.dropout)
         bound = 1.0 / cfg.codebook_size
         self.codebooks = nn.Parameter(
-            torch.empty(cfg.n_levels, cfg.codebook_size, cfg.latent_dim).uniform_(-bound, bound))
+            torch.empty(cfg.n_levels, cfg.codebook_size, cfg.latent_dim).uniform_(-bound, bound)
+        )
         self.register_buffer("mean", torch.zeros(cfg.input_dim))
         self.register_buffer("std", torch.ones(cfg.input_dim))
 

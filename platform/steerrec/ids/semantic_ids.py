@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -37,8 +37,7 @@ def check_embeddings(embeddings: np.ndarray, input_dim: int, source: str = "embe
     x = x.astype(np.float32, copy=False)
     bad = np.flatnonzero(~np.isfinite(x).all(axis=1))
     if bad.size:
-        raise ValueError(f"{source}: row {int(bad[0])} has a NaN or infinite value "
-                         f"({bad.size} bad row(s) in all)")
+        raise ValueError(f"{source}: row {int(bad[0])} has a NaN or infinite value ({bad.size} bad row(s) in all)")
     return x
 
 
@@ -69,8 +68,9 @@ def count_usage(codes: torch.Tensor, codebook_size: int) -> torch.Tensor:
     return counts.scatter_add_(1, codes.T, torch.ones_like(codes.T))
 
 
-def _train_epoch(model: RQVAE, optimizer: torch.optim.Optimizer, data: torch.Tensor,
-                 generator: torch.Generator) -> tuple[dict[str, float], torch.Tensor]:
+def _train_epoch(
+    model: RQVAE, optimizer: torch.optim.Optimizer, data: torch.Tensor, generator: torch.Generator
+) -> tuple[dict[str, float], torch.Tensor]:
     """A shuffled pass over data; returns mean losses and code usage [L, K]."""
     cfg = model.cfg
     model.train()
@@ -78,7 +78,7 @@ def _train_epoch(model: RQVAE, optimizer: torch.optim.Optimizer, data: torch.Ten
     usage = torch.zeros(cfg.n_levels, cfg.codebook_size, dtype=torch.long, device=data.device)
     sums: dict[str, float] = {}
     for start in range(0, data.shape[0], cfg.batch_size):
-        batch = data[order[start:start + cfg.batch_size]]
+        batch = data[order[start : start + cfg.batch_size]]
         metrics, codes = rqvae_train_step(model, optimizer, batch)
         usage += count_usage(codes, cfg.codebook_size)
         for key, value in metrics.items():
@@ -127,10 +127,13 @@ def train_rqvae(
             residuals = _sample_residuals(model, data, generator)
             moved = reseed_dead_codes(model, usage, residuals, generator, optimizer)
         coverage = ((usage > 0).float().mean(1)).tolist()
-        row = {"epoch": epoch + 1, **metrics,
-               **{f"coverage_{i + 1}": c for i, c in enumerate(coverage)},
-               **{f"reseeded_{i + 1}": m for i, m in enumerate(moved)},
-               "seconds": time.perf_counter() - started}
+        row = {
+            "epoch": epoch + 1,
+            **metrics,
+            **{f"coverage_{i + 1}": c for i, c in enumerate(coverage)},
+            **{f"reseeded_{i + 1}": m for i, m in enumerate(moved)},
+            "seconds": time.perf_counter() - started,
+        }
         logger.debug("rq-vae epoch %s", row)
         if report is not None:
             report(row)
@@ -143,16 +146,19 @@ def assign_codes(model: RQVAE, embeddings: np.ndarray, batch_size: int = 4096) -
     x = check_embeddings(embeddings, model.cfg.input_dim)
     model.eval()
     device = model.codebooks.device
-    parts = [model.quantize(torch.from_numpy(x[i:i + batch_size]).to(device)).codes.cpu()
-             for i in range(0, x.shape[0], batch_size)]
+    parts = [
+        model.quantize(torch.from_numpy(x[i : i + batch_size]).to(device)).codes.cpu()
+        for i in range(0, x.shape[0], batch_size)
+    ]
     return torch.cat(parts).numpy().astype(np.int64)
 
 
 def _check_codes(codes: np.ndarray) -> np.ndarray:
     codes = np.asarray(codes)
     if codes.ndim != 2 or not np.issubdtype(codes.dtype, np.integer):
-        raise ValueError(f"codes: expected a 2-D integer array [n_items, levels], "
-                         f"got shape {codes.shape} dtype {codes.dtype}")
+        raise ValueError(
+            f"codes: expected a 2-D integer array [n_items, levels], got shape {codes.shape} dtype {codes.dtype}"
+        )
     return codes.astype(np.int64, copy=False)
 
 
@@ -175,8 +181,10 @@ def add_collision_code(codes: np.ndarray, limit: int | None = None) -> np.ndarra
     extra[order] = rank
     if limit is not None and extra.size and int(extra.max()) >= limit:
         worst = int(order[starts[int(np.argmax(sizes))]])
-        raise ValueError(f"codes: {int(sizes.max())} items share the prefix {codes[worst].tolist()} "
-                         f"(first at row {worst}), more than the collision code's limit {limit}")
+        raise ValueError(
+            f"codes: {int(sizes.max())} items share the prefix {codes[worst].tolist()} "
+            f"(first at row {worst}), more than the collision code's limit {limit}"
+        )
     out = np.concatenate([codes, extra[:, None]], axis=1)
     if np.unique(out, axis=0).shape[0] != out.shape[0]:
         raise ValueError("codes: semantic IDs are not unique after adding the collision code")
@@ -202,15 +210,16 @@ def quality_report(model: RQVAE, embeddings: np.ndarray, codes: np.ndarray) -> d
     codes = _check_codes(codes)
     levels = model.cfg.n_levels
     if codes.shape[0] != x.shape[0] or codes.shape[1] not in (levels, levels + 1):
-        raise ValueError(f"codes: shape {codes.shape} does not fit {x.shape[0]} items and "
-                         f"{levels} levels (+1 collision code)")
+        raise ValueError(
+            f"codes: shape {codes.shape} does not fit {x.shape[0]} items and {levels} levels (+1 collision code)"
+        )
     prefix = codes[:, :levels]
     full = codes if codes.shape[1] == levels + 1 else add_collision_code(prefix)
     model.eval()
     data = torch.from_numpy(x).to(model.codebooks.device)
     sq_error = 0.0
     for i in range(0, x.shape[0], 4096):
-        batch = data[i:i + 4096]
+        batch = data[i : i + 4096]
         sq_error += float((model.reconstruct(batch) - model.standardize(batch)).pow(2).sum())
     before, max_group = prefix_collisions(prefix)
     after, _ = prefix_collisions(full)
@@ -218,8 +227,9 @@ def quality_report(model: RQVAE, embeddings: np.ndarray, codes: np.ndarray) -> d
     for level in range(levels):
         used = np.unique(prefix[:, level]).size
         report[f"coverage_{level + 1}"] = used / model.cfg.codebook_size
-    report.update({"collisions_before": before, "max_group_size": max_group,
-                   "collisions_after": after, "unique_ids": after == 0})
+    report.update(
+        {"collisions_before": before, "max_group_size": max_group, "collisions_after": after, "unique_ids": after == 0}
+    )
     return report
 
 
@@ -228,6 +238,7 @@ def semantic_ids_table(item_ids: Sequence[str], codes: np.ndarray) -> pa.Table:
     codes = _check_codes(codes)
     if len(item_ids) != codes.shape[0]:
         raise ValueError(f"semantic_ids: {len(item_ids)} item ids but {codes.shape[0]} code rows")
-    table = pa.table({"item_id": pa.array(list(item_ids), pa.string()),
-                      "codes": pa.array(codes.tolist(), pa.list_(pa.int32()))})
+    table = pa.table(
+        {"item_id": pa.array(list(item_ids), pa.string()), "codes": pa.array(codes.tolist(), pa.list_(pa.int32()))}
+    )
     return validate(table, SEMANTIC_IDS, "semantic_ids")

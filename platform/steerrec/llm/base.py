@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import ray.data
@@ -57,9 +58,12 @@ class VLLMSection:
 
     def __post_init__(self) -> None:
         _positive(
-            "vllm", tensor_parallel_size=self.tensor_parallel_size,
-            pipeline_parallel_size=self.pipeline_parallel_size, concurrency=self.concurrency,
-            batch_size=self.batch_size, max_model_len=self.max_model_len,
+            "vllm",
+            tensor_parallel_size=self.tensor_parallel_size,
+            pipeline_parallel_size=self.pipeline_parallel_size,
+            concurrency=self.concurrency,
+            batch_size=self.batch_size,
+            max_model_len=self.max_model_len,
         )
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
@@ -101,8 +105,11 @@ class LocalSection:
         if self.backend not in LOCAL_BACKENDS:
             raise ValueError(f"local.backend must be one of {LOCAL_BACKENDS}, got {self.backend!r}")
         _positive(
-            "local", concurrency=self.concurrency, batch_size=self.batch_size,
-            num_threads=self.num_threads, n_ctx=self.n_ctx,
+            "local",
+            concurrency=self.concurrency,
+            batch_size=self.batch_size,
+            num_threads=self.num_threads,
+            n_ctx=self.n_ctx,
         )
         if self.json_retries < 0:
             raise ValueError(f"local.json_retries must be >= 0, got {self.json_retries}")
@@ -155,8 +162,11 @@ class Sampling:
 
 
 def make_sampling_params(
-    temperature: float = 1.0, top_p: float = 1.0, max_tokens: int = 256,
-    seed: int | None = None, json_schema: Mapping[str, Any] | str | None = None,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    max_tokens: int = 256,
+    seed: int | None = None,
+    json_schema: Mapping[str, Any] | str | None = None,
 ) -> dict[str, Any]:
     """A `sampling_params` cell; the schema is stored as JSON text so Arrow keeps it intact."""
     schema = json_schema if json_schema is None or isinstance(json_schema, str) else json.dumps(json_schema)

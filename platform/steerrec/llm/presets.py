@@ -6,7 +6,7 @@ A preset is a starting point; every field can still be overridden in config
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from steerrec.llm.base import EngineConfig, VLLMSection
 

@@ -21,7 +21,7 @@ _ORIGINAL_SAMPLING = "_steerrec_sampling_params"
 _INPUT_COLUMNS = "_steerrec_input_columns"
 
 
-def vllm_processor_config(cfg: EngineConfig) -> "vLLMEngineProcessorConfig":
+def vllm_processor_config(cfg: EngineConfig) -> vLLMEngineProcessorConfig:
     """The `vLLMEngineProcessorConfig` that `cfg.vllm` describes."""
     from ray.data.llm import vLLMEngineProcessorConfig
 
@@ -87,7 +87,11 @@ def build_vllm_processor(cfg: EngineConfig) -> Processor:
     config = vllm_processor_config(cfg)
     logger.info(
         "vLLM processor: model=%s engines=%d tp=%d pp=%d accelerator=%s batch=%d",
-        cfg.model, cfg.vllm.concurrency, cfg.vllm.tensor_parallel_size,
-        cfg.vllm.pipeline_parallel_size, cfg.vllm.accelerator_type, cfg.vllm.batch_size,
+        cfg.model,
+        cfg.vllm.concurrency,
+        cfg.vllm.tensor_parallel_size,
+        cfg.vllm.pipeline_parallel_size,
+        cfg.vllm.accelerator_type,
+        cfg.vllm.batch_size,
     )
     return build_processor(config, preprocess=preprocess, postprocess=postprocess)

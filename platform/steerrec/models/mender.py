@@ -145,8 +145,13 @@ class _SemanticIdDecoding(GenerativeRecommender, nn.Module):
         return self.lm_head(hidden)  # [N, T, V]
 
     def decode_step(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, cache):
-        out = self.decoder(input_ids=inputs, encoder_hidden_states=memory, encoder_attention_mask=mask.long(),
-                           use_cache=True, **{cache_arg(): cache})
+        out = self.decoder(
+            input_ids=inputs,
+            encoder_hidden_states=memory,
+            encoder_attention_mask=mask.long(),
+            use_cache=True,
+            **{cache_arg(): cache},
+        )
         return self.lm_head(out.last_hidden_state), getattr(out, cache_arg())
 
 
@@ -181,8 +186,10 @@ class MenderTok(_SemanticIdDecoding):
                 f"name the attention projections to adapt (defaults exist for {sorted(LORA_TARGETS)})"
             )
         lora = LoraConfig(
-            r=self.config.lora_r, lora_alpha=self.config.lora_alpha,
-            lora_dropout=self.config.lora_dropout, target_modules=list(targets),
+            r=self.config.lora_r,
+            lora_alpha=self.config.lora_alpha,
+            lora_dropout=self.config.lora_dropout,
+            target_modules=list(targets),
         )
         inject_adapter_in_model(lora, self.encoder)
         for name, param in self.encoder.named_parameters():
@@ -299,4 +306,3 @@ class MenderEmb(_SemanticIdDecoding):
         x, mask = torch.cat([pref, hist], dim=1), torch.cat([pref_mask, hist_mask], dim=1)
         memory = self.encoder(inputs_embeds=x, attention_mask=mask.long()).last_hidden_state
         return {"memory": memory, "mask": mask}
-

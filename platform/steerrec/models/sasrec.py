@@ -61,8 +61,13 @@ class SASRec(Persistent, nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(
             nn.TransformerEncoderLayer(
-                config.hidden, config.num_heads, dim_feedforward=config.hidden, dropout=config.dropout,
-                activation="relu", batch_first=True, norm_first=True,
+                config.hidden,
+                config.num_heads,
+                dim_feedforward=config.hidden,
+                dropout=config.dropout,
+                activation="relu",
+                batch_first=True,
+                norm_first=True,
             )
             for _ in range(config.num_blocks)
         )
@@ -77,7 +82,7 @@ class SASRec(Persistent, nn.Module):
     def hidden_states(self, history: torch.Tensor) -> torch.Tensor:
         """[B, T] item ids -> [B, T, hidden]; position t sees items at positions <= t only."""
         T = history.shape[1]
-        if T > self.config.max_len:
+        if self.config.max_len < T:
             raise ValueError(f"history has {T} items; sasrec.max_len allows {self.config.max_len}")
         if history.numel() and (int(history.min()) < 0 or int(history.max()) > self.config.n_items):
             raise ValueError(f"history ids must be in 0..{self.config.n_items} (0 = padding)")

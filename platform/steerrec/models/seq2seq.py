@@ -111,10 +111,20 @@ def t5_stack(cfg: T5StackConfig, vocab_size: int, is_decoder: bool):
     from transformers.models.t5.modeling_t5 import T5Stack
 
     t5_cfg = T5Config(
-        vocab_size=vocab_size, d_model=cfg.d_model, d_ff=cfg.d_ff, d_kv=cfg.d_kv, num_heads=cfg.num_heads,
-        num_layers=cfg.num_layers, num_decoder_layers=cfg.num_layers, dropout_rate=cfg.dropout,
-        is_decoder=is_decoder, is_encoder_decoder=is_decoder, use_cache=False,
-        pad_token_id=PAD, decoder_start_token_id=BOS, attn_implementation=beam_attention_name(),
+        vocab_size=vocab_size,
+        d_model=cfg.d_model,
+        d_ff=cfg.d_ff,
+        d_kv=cfg.d_kv,
+        num_heads=cfg.num_heads,
+        num_layers=cfg.num_layers,
+        num_decoder_layers=cfg.num_layers,
+        dropout_rate=cfg.dropout,
+        is_decoder=is_decoder,
+        is_encoder_decoder=is_decoder,
+        use_cache=False,
+        pad_token_id=PAD,
+        decoder_start_token_id=BOS,
+        attn_implementation=beam_attention_name(),
     )
     return T5Stack(t5_cfg)
 
@@ -253,8 +263,15 @@ class GenerativeRecommender(Persistent):
 
         state = self.encode(batch)
         return constrained_beam_search(
-            self.step_fn, state["memory"].shape[0], trie, beam_size, top_k, start_tokens=self.start_tokens,
-            state=state, reorder=self.reorder, device=state["memory"].device,
+            self.step_fn,
+            state["memory"].shape[0],
+            trie,
+            beam_size,
+            top_k,
+            start_tokens=self.start_tokens,
+            state=state,
+            reorder=self.reorder,
+            device=state["memory"].device,
         )
 
 
@@ -270,4 +287,3 @@ def shift_right(target: torch.Tensor) -> torch.Tensor:
     """[B, L] target tokens -> decoder inputs [B, L]: BOS then target[:, :-1]."""
     start = torch.full_like(target[:, :1], BOS)
     return torch.cat([start, target[:, :-1]], dim=1)
-

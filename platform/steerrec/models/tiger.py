@@ -65,10 +65,18 @@ class Tiger(GenerativeRecommender, nn.Module):
         self.config = config
         self.vocab = SemanticIdVocab(config.codebook_sizes)
         t5_cfg = T5Config(
-            vocab_size=self.vocab.size, d_model=config.d_model, d_ff=config.d_ff, d_kv=config.d_kv,
-            num_heads=config.num_heads, num_layers=config.num_layers,
-            num_decoder_layers=config.num_decoder_layers, dropout_rate=config.dropout,
-            pad_token_id=PAD, eos_token_id=None, decoder_start_token_id=BOS, use_cache=False,
+            vocab_size=self.vocab.size,
+            d_model=config.d_model,
+            d_ff=config.d_ff,
+            d_kv=config.d_kv,
+            num_heads=config.num_heads,
+            num_layers=config.num_layers,
+            num_decoder_layers=config.num_decoder_layers,
+            dropout_rate=config.dropout,
+            pad_token_id=PAD,
+            eos_token_id=None,
+            decoder_start_token_id=BOS,
+            use_cache=False,
             attn_implementation=beam_attention_name(),
         )
         self.t5 = T5ForConditionalGeneration(t5_cfg)
@@ -91,6 +99,11 @@ class Tiger(GenerativeRecommender, nn.Module):
         return out.logits
 
     def decode_step(self, inputs: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor, cache):
-        out = self.t5(encoder_outputs=(memory,), attention_mask=mask.long(), decoder_input_ids=inputs,
-                      use_cache=True, **{cache_arg(): cache})
+        out = self.t5(
+            encoder_outputs=(memory,),
+            attention_mask=mask.long(),
+            decoder_input_ids=inputs,
+            use_cache=True,
+            **{cache_arg(): cache},
+        )
         return out.logits, getattr(out, cache_arg())

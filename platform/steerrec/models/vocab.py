@@ -87,7 +87,9 @@ class SemanticIdVocab:
             raise ValueError(f"tokens row {row}, level {level}: {int(tokens[row, level])} is not a level-{level} token")
         return codes
 
-    def encode_history(self, histories: Sequence[Sequence[int]], item_tokens: np.ndarray, max_history: int) -> np.ndarray:
+    def encode_history(
+        self, histories: Sequence[Sequence[int]], item_tokens: np.ndarray, max_history: int
+    ) -> np.ndarray:
         """Item-row histories -> tokens [B, max_history * L], L tokens per item, right-padded.
 
         Each history keeps its most recent `max_history` items (left truncation), oldest first.

@@ -55,8 +55,12 @@ def build_requests(data: str, prompt: PromptConfig, limit_users: int | None = No
     for user_id, group in inter.groupby("user_id", sort=True):
         rows = group.sort_values("timestamp", kind="stable").to_dict("records")
         entries = [
-            {"item": text.get(r["item_id"], r["item_id"]), "rating": _num(r["rating"]),
-             "review_summary": _str(r["review_summary"]), "review_text": _str(r["review_text"])}
+            {
+                "item": text.get(r["item_id"], r["item_id"]),
+                "rating": _num(r["rating"]),
+                "review_summary": _str(r["review_summary"]),
+                "review_text": _str(r["review_text"]),
+            }
             for r in rows
         ]
         for t in range(1, len(rows)):
@@ -76,12 +80,25 @@ def approximate(cfg: ApproximationConfig) -> dict[str, Any]:
         return {**key, "preferences": values, "engine": engine, "model": model, "variant": variant}
 
     stats = generate(
-        requests, ["user_id", "t"], build_engine(cfg.engine), parse_statements, to_row, cfg.out,
-        schema.PREFERENCES, schema.PREFERENCE_FAILURES, cfg.generation, PREFERENCES_SCHEMA,
+        requests,
+        ["user_id", "t"],
+        build_engine(cfg.engine),
+        parse_statements,
+        to_row,
+        cfg.out,
+        schema.PREFERENCES,
+        schema.PREFERENCE_FAILURES,
+        cfg.generation,
+        PREFERENCES_SCHEMA,
     )
     written = read_shards(cfg.out, ["user_id", "t"])
-    stats.update(engine=engine, model=model, variant=variant, data=cfg.data,
-                 keys_total=0 if written is None else written.num_rows)
+    stats.update(
+        engine=engine,
+        model=model,
+        variant=variant,
+        data=cfg.data,
+        keys_total=0 if written is None else written.num_rows,
+    )
     ShardWriter(cfg.out, schema.PREFERENCES).write_json("manifest.json", stats)
     return stats
 

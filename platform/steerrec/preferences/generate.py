@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import pyarrow as pa
 
@@ -64,8 +65,15 @@ def generate(
     writer = ShardWriter(out, schema)
     done = done_keys(out, key_columns)
     pending = [r for r in requests if tuple(r[c] for c in key_columns) not in done]
-    stats = {"requested": len(requests), "skipped_done": len(requests) - len(pending), "written": 0,
-             "failed": 0, "tokens_in": 0, "tokens_out": 0, "attempts": 0}
+    stats = {
+        "requested": len(requests),
+        "skipped_done": len(requests) - len(pending),
+        "written": 0,
+        "failed": 0,
+        "tokens_in": 0,
+        "tokens_out": 0,
+        "attempts": 0,
+    }
     logger.info("%d of %d keys already written; generating %d", stats["skipped_done"], len(requests), len(pending))
     failures: list[dict] = []
     start = time.perf_counter()
@@ -75,7 +83,9 @@ def generate(
         rows = []
         for r in pending:
             key = tuple(r[c] for c in key_columns)
-            params = make_sampling_params(cfg.temperature, cfg.top_p, cfg.max_tokens, row_seed(cfg.seed, key, attempt), json_schema)
+            params = make_sampling_params(
+                cfg.temperature, cfg.top_p, cfg.max_tokens, row_seed(cfg.seed, key, attempt), json_schema
+            )
             rows.append({**{c: r[c] for c in key_columns}, "messages": r["messages"], "sampling_params": params})
         ds = processor(ray.data.from_items(rows))
         retry, last = [], attempt == cfg.max_retries
@@ -90,10 +100,18 @@ def generate(
                 stats["attempts"] += 1
                 parsed = parse(rec.get("generated_text"))
                 if parsed.ok:
-                    good.append(to_row({**dict(zip(key_columns, key)), "tokens_in": tin, "tokens_out": tout}, parsed.values))
+                    good.append(
+                        to_row({**dict(zip(key_columns, key)), "tokens_in": tin, "tokens_out": tout}, parsed.values)
+                    )
                 elif last:
-                    failures.append({**dict(zip(key_columns, key)), "reason": parsed.reason,
-                                     "generated_text": rec.get("generated_text"), "attempts": attempt + 1})
+                    failures.append(
+                        {
+                            **dict(zip(key_columns, key)),
+                            "reason": parsed.reason,
+                            "generated_text": rec.get("generated_text"),
+                            "attempts": attempt + 1,
+                        }
+                    )
                 else:
                     retry.append(by_key[key])
             writer.write(good)

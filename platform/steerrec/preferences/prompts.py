@@ -10,8 +10,8 @@ instruction planted in a review cannot change the output contract.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 GRANULARITIES = ("default", "coarse", "fine")
 
@@ -137,7 +137,10 @@ def preference_messages(
 
 
 def property_messages(
-    item_text: str, reviews: Sequence[str], max_review_tokens: int = 120, max_reviews: int = 20,
+    item_text: str,
+    reviews: Sequence[str],
+    max_review_tokens: int = 120,
+    max_reviews: int = 20,
     tokens: Callable[[str], list] = whitespace_tokens,
 ) -> list[dict]:
     """Chat messages condensing one item's reviews into objective properties (App. C.1)."""

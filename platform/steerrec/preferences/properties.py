@@ -47,9 +47,14 @@ def build_property_requests(cfg: PropertiesConfig) -> list[dict[str, Any]]:
     if cfg.limit_items is not None:
         items = items[: cfg.limit_items]
     return [
-        {"item_id": row["item_id"],
-         "messages": property_messages(render_item(row), reviews[row["item_id"]], cfg.max_review_tokens, cfg.max_reviews)}
-        for row in items if row["item_id"] in reviews
+        {
+            "item_id": row["item_id"],
+            "messages": property_messages(
+                render_item(row), reviews[row["item_id"]], cfg.max_review_tokens, cfg.max_reviews
+            ),
+        }
+        for row in items
+        if row["item_id"] in reviews
     ]
 
 
@@ -63,8 +68,16 @@ def summarize_items(cfg: PropertiesConfig) -> dict[str, Any]:
 
     parse = functools.partial(parse_statements, key="properties", max_items=MAX_PROPERTIES, min_words=1)
     stats = generate(
-        build_property_requests(cfg), ["item_id"], build_engine(cfg.engine), parse, to_row, cfg.out,
-        schema.ITEM_PROPERTIES, schema.ITEM_PROPERTY_FAILURES, cfg.generation, PROPERTIES_SCHEMA,
+        build_property_requests(cfg),
+        ["item_id"],
+        build_engine(cfg.engine),
+        parse,
+        to_row,
+        cfg.out,
+        schema.ITEM_PROPERTIES,
+        schema.ITEM_PROPERTY_FAILURES,
+        cfg.generation,
+        PROPERTIES_SCHEMA,
     )
     stats.update(engine=engine, model=model, data=cfg.data)
     ShardWriter(cfg.out, schema.ITEM_PROPERTIES).write_json("manifest.json", stats)

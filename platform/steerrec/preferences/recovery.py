@@ -38,8 +38,23 @@ POLARITIES = ("rule", "vader")
 # A statement is a dislike when it starts with one of these (the world's "Avoid", "Exclude",
 # "No" and common LLM phrasings) or contains one of the anywhere-words or an n't contraction.
 _FIRST_WORDS = frozenset({"avoid", "exclude", "no", "never", "not", "dislike", "dislikes", "skip", "steer"})
-_ANY_WORDS = frozenset({"avoid", "avoids", "avoiding", "exclude", "excludes", "excluding", "dislike",
-                        "dislikes", "disliked", "hate", "hates", "not", "never"})
+_ANY_WORDS = frozenset(
+    {
+        "avoid",
+        "avoids",
+        "avoiding",
+        "exclude",
+        "excludes",
+        "excluding",
+        "dislike",
+        "dislikes",
+        "disliked",
+        "hate",
+        "hates",
+        "not",
+        "never",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -58,8 +73,19 @@ class Recovery:
 
     def summary(self) -> dict[str, Any]:
         """The figures without the per-key table (for JSON)."""
-        return {k: getattr(self, k) for k in ("precision", "recall", "generated", "generated_matched",
-                                               "true", "true_recovered", "keys", "threshold")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "precision",
+                "recall",
+                "generated",
+                "generated_matched",
+                "true",
+                "true_recovered",
+                "keys",
+                "threshold",
+            )
+        }
 
 
 def statement_negative(texts: Sequence[str]) -> np.ndarray:
@@ -67,14 +93,16 @@ def statement_negative(texts: Sequence[str]) -> np.ndarray:
     out = np.zeros(len(texts), dtype=bool)
     for i, text in enumerate(texts):
         words = re.findall(r"[a-z']+", str(text).lower().replace("\u2019", "'"))
-        out[i] = bool(words) and (
-            words[0] in _FIRST_WORDS or any(w in _ANY_WORDS or w.endswith("n't") for w in words)
-        )
+        out[i] = bool(words) and (words[0] in _FIRST_WORDS or any(w in _ANY_WORDS or w.endswith("n't") for w in words))
     return out
 
 
 def preference_recovery(
-    generated: Any, truth: Any, embed: Embed, negative: Negative, threshold: float = 0.7,
+    generated: Any,
+    truth: Any,
+    embed: Embed,
+    negative: Negative,
+    threshold: float = 0.7,
     keys: Sequence[Key] | None = None,
 ) -> Recovery:
     """Recovery of `truth` by `generated` (tables with user_id, t, preferences; a pyarrow
@@ -102,13 +130,24 @@ def preference_recovery(
         s_neg = true_neg.get(key, np.array([polar[x] for x in s], dtype=bool))
         sims = vectors[[index[x] for x in g]] @ vectors[[index[x] for x in s]].T  # [G, S]
         g_hit, s_hit = best_match_hits(sims, g_neg, s_neg, threshold)
-        rows.append({"user_id": key[0], "t": key[1], "generated": len(g), "generated_matched": int(g_hit.sum()),
-                     "true": len(s), "true_recovered": int(s_hit.sum())})
+        rows.append(
+            {
+                "user_id": key[0],
+                "t": key[1],
+                "generated": len(g),
+                "generated_matched": int(g_hit.sum()),
+                "true": len(s),
+                "true_recovered": int(s_hit.sum()),
+            }
+        )
     return _pooled(rows, threshold)
 
 
 def best_match_hits(
-    sims: np.ndarray, g_negative: np.ndarray, s_negative: np.ndarray, threshold: float,
+    sims: np.ndarray,
+    g_negative: np.ndarray,
+    s_negative: np.ndarray,
+    threshold: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """bool [G], bool [S]: whether each row's (column's) best match in `sims` [G, S] reaches
     `threshold` with the same polarity."""
@@ -123,8 +162,12 @@ def best_match_hits(
 
 
 def recovery_with_models(
-    generated: Any, truth: Any, threshold: float = 0.7, keys: Sequence[Key] | None = None,
-    embedder: str = "minilm", polarity: str = "rule",
+    generated: Any,
+    truth: Any,
+    threshold: float = 0.7,
+    keys: Sequence[Key] | None = None,
+    embedder: str = "minilm",
+    polarity: str = "rule",
 ) -> Recovery:
     """`preference_recovery` with sentence embeddings (`EmbedderConfig(model=embedder)`) and
     a polarity: "rule" (`statement_negative`) or "vader" (VADER compound <= -0.05)."""
@@ -133,8 +176,9 @@ def recovery_with_models(
     if polarity not in POLARITIES:
         raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
     cfg = EmbedderConfig(model=embedder)
-    return preference_recovery(generated, truth, lambda texts: embed_texts(texts, cfg),
-                               _polarity(polarity), threshold, keys)
+    return preference_recovery(
+        generated, truth, lambda texts: embed_texts(texts, cfg), _polarity(polarity), threshold, keys
+    )
 
 
 def _polarity(name: str) -> Negative:
@@ -199,5 +243,8 @@ def _pooled(rows: list[dict], threshold: float) -> Recovery:
     return Recovery(
         precision=sums["generated_matched"] / sums["generated"] if sums["generated"] else float("nan"),
         recall=sums["true_recovered"] / sums["true"] if sums["true"] else float("nan"),
-        keys=len(rows), threshold=threshold, per_key=per_key, **sums,
+        keys=len(rows),
+        threshold=threshold,
+        per_key=per_key,
+        **sums,
     )

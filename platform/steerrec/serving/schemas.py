@@ -32,7 +32,8 @@ class RecommendRequest(BaseModel):
     )
     user_id: ItemId | None = Field(default=None, description="a user whose stored history is used")
     preferences: list[Preference] = Field(
-        default_factory=list, max_length=MAX_PREFERENCES,
+        default_factory=list,
+        max_length=MAX_PREFERENCES,
         description='plain-language statements, e.g. "Avoid bulky headsets"',
     )
     k: int = Field(default=10, ge=1, le=MAX_K, description="number of items returned")

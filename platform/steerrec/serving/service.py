@@ -94,11 +94,18 @@ def load_run(directory: str | Path) -> RunFolder:
     titles = _read_titles(_first_file(ITEMS_FILE, directory, data, required=True))
     missing = [i for i in item_ids if i not in titles]
     if missing:
-        raise ValueError(f"{directory / SEMANTIC_IDS_FILE}: {len(missing)} item(s) not in the catalog, e.g. {missing[0]!r}")
+        raise ValueError(
+            f"{directory / SEMANTIC_IDS_FILE}: {len(missing)} item(s) not in the catalog, e.g. {missing[0]!r}"
+        )
     inter = _first_file(INTERACTIONS_FILE, directory, data, required=False)
     histories = _read_histories(inter) if inter else None
-    logger.info("loaded %s run %s: %d items, %s users", name, directory, len(item_ids),
-                len(histories) if histories is not None else "no")
+    logger.info(
+        "loaded %s run %s: %d items, %s users",
+        name,
+        directory,
+        len(item_ids),
+        len(histories) if histories is not None else "no",
+    )
     return RunFolder(name, model, item_ids, codes, titles, histories)
 
 
@@ -206,8 +213,10 @@ class Recommender:
         out = []
         for query, item_rows, item_scores in zip(queries, rows.tolist(), scores.tolist()):
             kept = [(r, s) for r, s in zip(item_rows, item_scores) if r >= 0 and s != float("-inf")][: query.k]
-            items = [ScoredItem(item_id=self.run.item_ids[r], title=self.run.titles[self.run.item_ids[r]], score=s)
-                     for r, s in kept]
+            items = [
+                ScoredItem(item_id=self.run.item_ids[r], title=self.run.titles[self.run.item_ids[r]], score=s)
+                for r, s in kept
+            ]
             out.append(RecommendResponse(items=items, model=self.model_name, latency_ms=latency))
         return out
 
@@ -222,8 +231,15 @@ class Recommender:
             state = model.encode(self._model_batch(queries))
             memory = state["memory"]
             return constrained_beam_search(
-                step, memory.shape[0], self.trie, self.beam_size, self.beam_size,
-                start_tokens=model.start_tokens, state=state, reorder=model.reorder, device=memory.device,
+                step,
+                memory.shape[0],
+                self.trie,
+                self.beam_size,
+                self.beam_size,
+                start_tokens=model.start_tokens,
+                state=state,
+                reorder=model.reorder,
+                device=memory.device,
             )
 
     def _model_batch(self, queries: Sequence[Query]) -> dict[str, Any]:
@@ -234,7 +250,9 @@ class Recommender:
             from steerrec.models.mender import format_text
 
             titles = self.run.titles
-            return {"text": [format_text(q.preferences, [titles[i] for i in q.history], cfg.max_history) for q in queries]}
+            return {
+                "text": [format_text(q.preferences, [titles[i] for i in q.history], cfg.max_history) for q in queries]
+            }
         # tiger reads the semantic IDs of the history and ignores preferences
         rows = [[self.row[i] for i in q.history if i in self.row] for q in queries]
         history = self.run.model.vocab.encode_history(rows, self.item_tokens, cfg.max_history)
@@ -253,7 +271,9 @@ class Recommender:
         if user_id not in histories:
             raise UnknownUserError(user_id)
         titles = self.run.titles
-        return UserHistory(user_id=user_id, history=[Item(item_id=i, title=titles.get(i, "")) for i in histories[user_id]])
+        return UserHistory(
+            user_id=user_id, history=[Item(item_id=i, title=titles.get(i, "")) for i in histories[user_id]]
+        )
 
     def users(self, prefix: str = "", limit: int = 20) -> list[str]:
         """Known user ids starting with `prefix`, sorted."""

@@ -22,7 +22,15 @@ import numpy as np
 import pyarrow as pa
 
 from steerrec.benchmark.axes import (
-    COARSE, CONSOLIDATION, FINE, NEGATIVE, NO_PREFERENCE, POSITIVE, RECOMMENDATION, SENTIMENT, axis_file,
+    COARSE,
+    CONSOLIDATION,
+    FINE,
+    NEGATIVE,
+    NO_PREFERENCE,
+    POSITIVE,
+    RECOMMENDATION,
+    SENTIMENT,
+    axis_file,
     axis_schema,
 )
 from steerrec.data import io, schema
@@ -94,14 +102,23 @@ class Examples:
         return len(self.target)
 
     def take(self, index: np.ndarray) -> Examples:
-        return Examples([self.history[i] for i in index], [self.preferences[i] for i in index],
-                        self.target[index], self.negative[index], self.pair_id[index])
+        return Examples(
+            [self.history[i] for i in index],
+            [self.preferences[i] for i in index],
+            self.target[index],
+            self.negative[index],
+            self.pair_id[index],
+        )
 
     @staticmethod
     def concat(parts: Sequence[Examples]) -> Examples:
-        return Examples([h for p in parts for h in p.history], [q for p in parts for q in p.preferences],
-                        np.concatenate([p.target for p in parts]), np.concatenate([p.negative for p in parts]),
-                        np.concatenate([p.pair_id for p in parts]))
+        return Examples(
+            [h for p in parts for h in p.history],
+            [q for p in parts for q in p.preferences],
+            np.concatenate([p.target for p in parts]),
+            np.concatenate([p.negative for p in parts]),
+            np.concatenate([p.pair_id for p in parts]),
+        )
 
 
 def read_axis(bench: str, axis: str, split: str) -> pa.Table:
@@ -169,8 +186,14 @@ class TextTable:
         return cls(texts, np.asarray(embed(texts), dtype=np.float32).reshape(len(texts), -1))
 
 
-def encode(model: str, cfg: Any, ex: Examples, catalog: Catalog,
-           item_emb: np.ndarray | None = None, texts: TextTable | None = None) -> dict[str, Any]:
+def encode(
+    model: str,
+    cfg: Any,
+    ex: Examples,
+    catalog: Catalog,
+    item_emb: np.ndarray | None = None,
+    texts: TextTable | None = None,
+) -> dict[str, Any]:
     """Arrays one model's batches are sliced from (index [N] first; "item" = target rows); see `make_batch`."""
     from steerrec.models.vocab import SemanticIdVocab
 
@@ -187,15 +210,16 @@ def encode(model: str, cfg: Any, ex: Examples, catalog: Catalog,
     elif model == "mender_tok":
         from steerrec.models.mender import format_text
 
-        out["text"] = [format_text(p, [catalog.titles[r] for r in h], cfg.max_history)
-                       for p, h in zip(ex.preferences, ex.history)]
+        out["text"] = [
+            format_text(p, [catalog.titles[r] for r in h], cfg.max_history) for p, h in zip(ex.preferences, ex.history)
+        ]
     elif model == "mender_emb":
         if item_emb is None or texts is None:
             raise ValueError("mender_emb needs item embeddings and a preference TextTable")
         index = {t: i for i, t in enumerate(texts.texts)}
         prefs = [[index[p] for p in ps][: cfg.max_preferences] for ps in ex.preferences]
         out["preference_rows"] = _right_padded(prefs, cfg.max_preferences)
-        out["history_rows"] = _right_padded([h[-cfg.max_history:] for h in ex.history], cfg.max_history)
+        out["history_rows"] = _right_padded([h[-cfg.max_history :] for h in ex.history], cfg.max_history)
         out["item_emb"], out["text_emb"] = item_emb.astype(np.float32), texts.vectors
     else:
         raise ValueError(f"unknown model {model!r}; known: mender_emb, mender_tok, sasrec, tiger")
@@ -225,14 +249,15 @@ def make_batch(encoded: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
     return batch
 
 
-def iter_batches(encoded: dict[str, Any], batch_size: int, shuffle: bool = False, seed: int = 0,
-                 rank: int = 0, world_size: int = 1) -> Iterator[dict[str, Any]]:
+def iter_batches(
+    encoded: dict[str, Any], batch_size: int, shuffle: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1
+) -> Iterator[dict[str, Any]]:
     """Batches of this rank's shard; every rank gets the same number of batches."""
     order = np.random.default_rng(seed).permutation(encoded["n"]) if shuffle else np.arange(encoded["n"])
     per_rank = len(order) // world_size if world_size > 1 else len(order)
     shard = order[rank::world_size][:per_rank]
     for start in range(0, len(shard), batch_size):
-        yield make_batch(encoded, shard[start:start + batch_size])
+        yield make_batch(encoded, shard[start : start + batch_size])
 
 
 def _left_padded(rows: list[list[int]], width: int) -> np.ndarray:
@@ -240,7 +265,7 @@ def _left_padded(rows: list[list[int]], width: int) -> np.ndarray:
     for i, row in enumerate(rows):
         kept = row[-width:]
         if kept:
-            out[i, width - len(kept):] = kept
+            out[i, width - len(kept) :] = kept
     return out
 
 

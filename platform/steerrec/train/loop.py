@@ -174,7 +174,9 @@ def _all_reduce(sums: dict[str, float], world_size: int) -> dict[str, float]:
     return dict(zip(names, values.tolist()))
 
 
-def _epoch(task: Task, model: Any, optimizer: Any, cfg: LoopConfig, epoch: int, session: Any) -> tuple[float, int, float]:
+def _epoch(
+    task: Task, model: Any, optimizer: Any, cfg: LoopConfig, epoch: int, session: Any
+) -> tuple[float, int, float]:
     """One pass over this rank's batches: (mean loss, steps, seconds in steps)."""
     import torch
     from tqdm.auto import tqdm
@@ -233,13 +235,27 @@ def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
                 save_model(unwrap(model), str(work / BEST))
         else:
             state["bad_epochs"] += 1
-        row = {"epoch": epoch, "train_loss": loss, "steps": steps, "steps_per_s": steps / max(busy, 1e-9),
-               "seconds": time.perf_counter() - started, "start_epoch": start_epoch,
-               **{f"valid_{k}": v for k, v in valid.items()}, f"best_{cfg.monitor}": state["best"]}
+        row = {
+            "epoch": epoch,
+            "train_loss": loss,
+            "steps": steps,
+            "steps_per_s": steps / max(busy, 1e-9),
+            "seconds": time.perf_counter() - started,
+            "start_epoch": start_epoch,
+            **{f"valid_{k}": v for k, v in valid.items()},
+            f"best_{cfg.monitor}": state["best"],
+        }
         state["epoch"] = epoch
         state["history"].append(row)
-        logger.info("epoch %d: loss %.4f, valid %s %.4f (best %.4f at %d)", epoch, loss, cfg.monitor,
-                    valid[cfg.monitor], state["best"], state["best_epoch"])
+        logger.info(
+            "epoch %d: loss %.4f, valid %s %.4f (best %.4f at %d)",
+            epoch,
+            loss,
+            cfg.monitor,
+            valid[cfg.monitor],
+            state["best"],
+            state["best_epoch"],
+        )
         _report(session, model, optimizer, state, row, work)
         if cfg.patience and state["bad_epochs"] >= cfg.patience:
             logger.info("early stop after epoch %d: no better %s for %d epochs", epoch, cfg.monitor, cfg.patience)
@@ -264,8 +280,12 @@ def _report(session: Any, model: Any, optimizer: Any, state: dict, row: dict, wo
         session.report(row, directory)
 
 
-def fit_local(task: Task, cfg: LoopConfig, checkpoint_root: str | Path | None = None,
-              report: Callable[[dict[str, Any]], None] | None = None) -> tuple[dict[str, Any], Path | None]:
+def fit_local(
+    task: Task,
+    cfg: LoopConfig,
+    checkpoint_root: str | Path | None = None,
+    report: Callable[[dict[str, Any]], None] | None = None,
+) -> tuple[dict[str, Any], Path | None]:
     """The same loop in this process, no Ray: (summary, latest checkpoint folder)."""
     root = Path(checkpoint_root) if checkpoint_root else Path(tempfile.mkdtemp(prefix="steerrec-fit-"))
     root.mkdir(parents=True, exist_ok=True)
@@ -306,11 +326,15 @@ def fit_ray(train_fn: Callable, config: dict[str, Any], scaling: RayScaling, sto
         train_fn,
         train_loop_config=config,
         torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
-        scaling_config=ScalingConfig(num_workers=scaling.num_workers, use_gpu=scaling.use_gpu,
-                                     resources_per_worker=resources),
-        run_config=RunConfig(storage_path=storage_path, name=name,
-                             failure_config=FailureConfig(max_failures=scaling.max_failures),
-                             checkpoint_config=CheckpointConfig(num_to_keep=2)),
+        scaling_config=ScalingConfig(
+            num_workers=scaling.num_workers, use_gpu=scaling.use_gpu, resources_per_worker=resources
+        ),
+        run_config=RunConfig(
+            storage_path=storage_path,
+            name=name,
+            failure_config=FailureConfig(max_failures=scaling.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
     )
     result = trainer.fit()
     if result.error is not None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,9 @@ class RecommenderJobConfig:
         if self.model not in MODEL_NAMES:
             raise ValueError(f"model must be one of {MODEL_NAMES}, got {self.model!r}")
         if not (self.data and self.benchmark and self.out):
-            raise ValueError(f"data, benchmark and out are required, got {self.data!r}, {self.benchmark!r}, {self.out!r}")
+            raise ValueError(
+                f"data, benchmark and out are required, got {self.data!r}, {self.benchmark!r}, {self.out!r}"
+            )
         if not self.semantic_ids and self.model != "sasrec":
             raise ValueError(f"semantic_ids is required for model {self.model!r}")
         if self.mixture not in B.MIXTURES:
@@ -78,8 +81,11 @@ def read_catalog(cfg: RecommenderJobConfig) -> B.Catalog:
     items = io.read_table(f"{cfg.data}/{schema.ITEMS_FILE}", columns=["item_id", "title"])
     if cfg.semantic_ids:
         return B.Catalog.from_tables(io.read_table(cfg.semantic_ids), items, cfg.semantic_ids)
-    return B.Catalog(items.column("item_id").to_pylist(), items.column("title").to_pylist(),
-                     np.zeros((items.num_rows, 0), dtype=np.int64))
+    return B.Catalog(
+        items.column("item_id").to_pylist(),
+        items.column("title").to_pylist(),
+        np.zeros((items.num_rows, 0), dtype=np.int64),
+    )
 
 
 def model_config(cfg: RecommenderJobConfig, catalog: B.Catalog, embed_dim: int | None) -> Any:
@@ -94,8 +100,10 @@ def model_config(cfg: RecommenderJobConfig, catalog: B.Catalog, embed_dim: int |
         sizes = [int(s) for s in catalog.codes.max(0) + 1]
         given = values.setdefault("codebook_sizes", sizes)
         if len(given) != len(sizes) or any(g < s for g, s in zip(given, sizes)):
-            raise ValueError(f"model_config.codebook_sizes {given} does not hold the semantic IDs' codes "
-                             f"(needs {len(sizes)} levels of at least {sizes}) in {cfg.semantic_ids}")
+            raise ValueError(
+                f"model_config.codebook_sizes {given} does not hold the semantic IDs' codes "
+                f"(needs {len(sizes)} levels of at least {sizes}) in {cfg.semantic_ids}"
+            )
     if cfg.model == "mender_emb":
         values.setdefault("embed_dim", embed_dim)
     return from_dict(config_class(cfg.model), values, "model_config", "model_config")
@@ -130,8 +138,10 @@ def prepare(cfg: RecommenderJobConfig, embed: Callable[[list[str]], np.ndarray] 
         item_emb = item_embeddings(catalog, cfg.data, embed)
         texts = B.TextTable.build([train, valid], embed, item_emb.shape[1])
     model_cfg = model_config(cfg, catalog, None if item_emb is None else item_emb.shape[1])
-    encode = lambda ex: B.encode(cfg.model, model_cfg, ex, catalog, item_emb, texts)  # noqa: E731
-    logger.info("%s: %d train and %d valid examples, %d items", cfg.model, len(train), len(valid), len(catalog.item_ids))
+    encode = lambda ex: B.encode(cfg.model, model_cfg, ex, catalog, item_emb, texts)
+    logger.info(
+        "%s: %d train and %d valid examples, %d items", cfg.model, len(train), len(valid), len(catalog.item_ids)
+    )
     return Prepared(cfg.model, model_cfg, catalog, encode(train), encode(valid), item_emb)
 
 
@@ -163,14 +173,14 @@ class RecommenderTask:
     def validate(self, model: Any, rank: int, world_size: int) -> dict[str, float]:
         from steerrec.evaluation.ranking import hit_sums, rank_encoded
 
-        ranked, index = rank_encoded(model, self.p.valid, self.trie, self.cfg.beam_size, 10,
-                                     self.cfg.loop.batch_size, rank, world_size)
+        ranked, index = rank_encoded(
+            model, self.p.valid, self.trie, self.cfg.beam_size, 10, self.cfg.loop.batch_size, rank, world_size
+        )
         return hit_sums(ranked, self.p.valid["item"][index])
 
 
 def _build_task(config: dict[str, Any]) -> RecommenderTask:
     import ray
-
     from steerrec.config import from_dict
 
     prepared = config["prepared"]
@@ -178,8 +188,11 @@ def _build_task(config: dict[str, Any]) -> RecommenderTask:
     return RecommenderTask(prepared, from_dict(RecommenderJobConfig, config["job"], "job"))
 
 
-def train_recommender(cfg: RecommenderJobConfig, report: Callable[[dict], None] | None = None,
-                      embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
+def train_recommender(
+    cfg: RecommenderJobConfig,
+    report: Callable[[dict], None] | None = None,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+) -> dict[str, Any]:
     """Train, then write the run folder `cfg.out`; returns the training summary.
 
     `report` gets each epoch's metrics in the local path (under Ray they are in the

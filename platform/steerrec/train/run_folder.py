@@ -1,16 +1,16 @@
 """The run folder a training job leaves, and loading it back (evaluation, serving).
 
-    <out>/config.yaml              the model's config (Model.load(out) rebuilds it)
-    <out>/model.safetensors        the best epoch's weights (valid NDCG@10)
-    <out>/encoder/                 Mender-Tok only: the text encoder's HF config and tokenizer
-    <out>/semantic_ids.parquet     item_id, codes (list<int32>); row order = the model's item rows
-    <out>/items.parquet            item_id, title in the same row order (a copy: serving needs
-                                   nothing outside the folder; SASRec's item id k is row k - 1)
-    <out>/item_embeddings.parquet  Mender-Emb only: item_id, embedding, same row order
-    <out>/job.yaml                 the whole RecommenderJobConfig (embedder included)
-    <out>/metrics.json             per-epoch metrics, best epoch
-    <out>/run.json                 model name, git commit, package versions, seed, inputs + sha256
-    <out>/ray/                     Ray Train's checkpoints (re-running with the same out resumes)
+<out>/config.yaml              the model's config (Model.load(out) rebuilds it)
+<out>/model.safetensors        the best epoch's weights (valid NDCG@10)
+<out>/encoder/                 Mender-Tok only: the text encoder's HF config and tokenizer
+<out>/semantic_ids.parquet     item_id, codes (list<int32>); row order = the model's item rows
+<out>/items.parquet            item_id, title in the same row order (a copy: serving needs
+                               nothing outside the folder; SASRec's item id k is row k - 1)
+<out>/item_embeddings.parquet  Mender-Emb only: item_id, embedding, same row order
+<out>/job.yaml                 the whole RecommenderJobConfig (embedder included)
+<out>/metrics.json             per-epoch metrics, best epoch
+<out>/run.json                 model name, git commit, package versions, seed, inputs + sha256
+<out>/ray/                     Ray Train's checkpoints (re-running with the same out resumes)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import subprocess
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -39,8 +39,14 @@ PACKAGES = ("steerrec", "torch", "transformers", "ray", "numpy", "pyarrow", "saf
 def git_commit() -> str | None:
     """HEAD of the repository this package lives in, or None outside a checkout."""
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                             text=True, timeout=10, check=True)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -68,8 +74,15 @@ def describe_input(path: str, manifest: bool = True) -> dict[str, Any]:
 
 
 def run_metadata(kind: str, seed: int, inputs: dict[str, dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"kind": kind, **extra, "seed": seed, "inputs": inputs, "git_commit": git_commit(),
-            "versions": _versions(), "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "kind": kind,
+        **extra,
+        "seed": seed,
+        "inputs": inputs,
+        "git_commit": git_commit(),
+        "versions": _versions(),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def write_run_folder(cfg: Any, prepared: Any, checkpoint: Path, summary: dict[str, Any]) -> None:
@@ -88,20 +101,30 @@ def write_run_folder(cfg: Any, prepared: Any, checkpoint: Path, summary: dict[st
     ids = pa.array(catalog.item_ids, pa.string())
     if catalog.codes.shape[1]:
         codes = pa.array(catalog.codes.tolist(), pa.list_(pa.int32()))
-        pq.write_table(pa.table({"item_id": ids, "codes": codes}, schema=schema.SEMANTIC_IDS), out / schema.SEMANTIC_IDS_FILE)
+        pq.write_table(
+            pa.table({"item_id": ids, "codes": codes}, schema=schema.SEMANTIC_IDS), out / schema.SEMANTIC_IDS_FILE
+        )
     pq.write_table(pa.table({"item_id": ids, "title": pa.array(catalog.titles, pa.string())}), out / ITEMS_FILE)
     if prepared.item_emb is not None:
         from steerrec.benchmark.embed import vectors_to_arrow
 
-        pq.write_table(pa.table({"item_id": ids, "embedding": vectors_to_arrow(prepared.item_emb)}),
-                       out / ITEM_EMBEDDINGS_FILE)
+        pq.write_table(
+            pa.table({"item_id": ids, "embedding": vectors_to_arrow(prepared.item_emb)}), out / ITEM_EMBEDDINGS_FILE
+        )
     dump(cfg, out / JOB_FILE)
     (out / METRICS_FILE).write_text(json.dumps(summary, indent=2, default=float))
     inputs = {"data": describe_input(cfg.data), "benchmark": describe_input(cfg.benchmark)}
     if cfg.semantic_ids:
         inputs["semantic_ids"] = describe_input(cfg.semantic_ids, manifest=False)
-    info = run_metadata("recommender", cfg.loop.seed, inputs, model=prepared.model, mixture=cfg.mixture,
-                        best_epoch=summary["best_epoch"], best_valid=summary["best"])
+    info = run_metadata(
+        "recommender",
+        cfg.loop.seed,
+        inputs,
+        model=prepared.model,
+        mixture=cfg.mixture,
+        best_epoch=summary["best_epoch"],
+        best_valid=summary["best"],
+    )
     (out / RUN_FILE).write_text(json.dumps(info, indent=2))
     logger.info("run folder %s: %s, best epoch %d", out, prepared.model, summary["best_epoch"])
 
@@ -118,8 +141,11 @@ def load_run(run_dir: str | Path) -> tuple[Any, Any, dict[str, Any], np.ndarray 
     if (run_dir / schema.SEMANTIC_IDS_FILE).is_file():
         catalog = Catalog.from_tables(pq.read_table(run_dir / schema.SEMANTIC_IDS_FILE), items)
     else:
-        catalog = Catalog(items.column("item_id").to_pylist(), items.column("title").to_pylist(),
-                          np.zeros((items.num_rows, 0), dtype=np.int64))
+        catalog = Catalog(
+            items.column("item_id").to_pylist(),
+            items.column("title").to_pylist(),
+            np.zeros((items.num_rows, 0), dtype=np.int64),
+        )
     item_emb = None
     if (run_dir / ITEM_EMBEDDINGS_FILE).is_file():
         from steerrec.benchmark.embed import arrow_to_vectors

@@ -15,9 +15,10 @@ import json
 import logging
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,9 @@ class SemanticIdJobConfig:
         if not (self.data and self.out):
             raise ValueError(f"data and out are required, got data={self.data!r} out={self.out!r}")
         if self.scaling.num_workers != 1:
-            raise ValueError(f"scaling.num_workers must be 1 (the RQ-VAE trains on one worker), got {self.scaling.num_workers}")
+            raise ValueError(
+                f"scaling.num_workers must be 1 (the RQ-VAE trains on one worker), got {self.scaling.num_workers}"
+            )
         if self.collision_limit < 0:
             raise ValueError(f"collision_limit must be >= 0, got {self.collision_limit}")
 
@@ -70,8 +73,14 @@ def load_embeddings(cfg: SemanticIdJobConfig) -> tuple[list[str], np.ndarray]:
     return ids, vectors[np.array([row[i] for i in ids], dtype=np.int64)]
 
 
-def fit_rqvae(embeddings: np.ndarray, rqvae: dict[str, Any], collision_limit: int, directory: Path,
-              report: Callable[[dict], None] | None = None, device: Any = "cpu") -> dict[str, Any]:
+def fit_rqvae(
+    embeddings: np.ndarray,
+    rqvae: dict[str, Any],
+    collision_limit: int,
+    directory: Path,
+    report: Callable[[dict], None] | None = None,
+    device: Any = "cpu",
+) -> dict[str, Any]:
     """Train, assign codes (+ collision code), save the RQ-VAE into `directory`; codes, quality, epochs."""
     from steerrec.ids.rqvae import RQVAEConfig, save_rqvae
     from steerrec.ids.semantic_ids import add_collision_code, assign_codes, quality_report, train_rqvae
@@ -91,16 +100,23 @@ def fit_rqvae(embeddings: np.ndarray, rqvae: dict[str, Any], collision_limit: in
 
 
 def _train_fn(config: dict[str, Any]) -> dict[str, Any]:
-    import ray
     import ray.train
     import ray.train.torch
     import torch
 
+    import ray
+
     torch.set_num_threads(config["threads"])
     embeddings = ray.get(config["embeddings"])
     with tempfile.TemporaryDirectory(prefix="steerrec-rqvae-") as tmp:
-        out = fit_rqvae(embeddings, config["rqvae"], config["collision_limit"], Path(tmp),
-                        lambda row: ray.train.report(row), ray.train.torch.get_device())
+        out = fit_rqvae(
+            embeddings,
+            config["rqvae"],
+            config["collision_limit"],
+            Path(tmp),
+            lambda row: ray.train.report(row),
+            ray.train.torch.get_device(),
+        )
         ray.train.report(out["quality"], checkpoint=ray.train.Checkpoint.from_directory(tmp))
     return out
 
@@ -117,8 +133,12 @@ def train_semantic_ids(cfg: SemanticIdJobConfig) -> dict[str, Any]:
     if cfg.use_ray:
         import ray
 
-        config = {"embeddings": ray.put(embeddings), "rqvae": rqvae, "collision_limit": cfg.collision_limit,
-                  "threads": cfg.scaling.cpus_per_worker}
+        config = {
+            "embeddings": ray.put(embeddings),
+            "rqvae": rqvae,
+            "collision_limit": cfg.collision_limit,
+            "threads": cfg.scaling.cpus_per_worker,
+        }
         result = fit_ray(_train_fn, config, cfg.scaling, str(out / "ray"), out.name)
         found = result.return_value
         shutil.rmtree(out / RQVAE_DIR, ignore_errors=True)
@@ -133,8 +153,13 @@ def train_semantic_ids(cfg: SemanticIdJobConfig) -> dict[str, Any]:
     inputs = {"data": describe_input(cfg.data)}
     if cfg.embeddings:
         inputs["embeddings"] = describe_input(cfg.embeddings, manifest=False)
-    info = run_metadata("semantic_ids", int(rqvae.get("seed", 0)), inputs, rqvae=rqvae,
-                        embedder=None if cfg.embeddings else cfg.embedder.model)
+    info = run_metadata(
+        "semantic_ids",
+        int(rqvae.get("seed", 0)),
+        inputs,
+        rqvae=rqvae,
+        embedder=None if cfg.embeddings else cfg.embedder.model,
+    )
     (out / "run.json").write_text(json.dumps(info, indent=2))
     logger.info("semantic IDs for %d items in %s: %s", len(ids), out, found["quality"])
     return found["quality"]

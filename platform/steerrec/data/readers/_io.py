@@ -8,6 +8,7 @@ A reader's per-row builder calls :func:`get_id`, :func:`get_float`, ... which ra
 from __future__ import annotations
 
 import ast
+import contextlib
 import gzip
 import html
 import json
@@ -144,10 +145,8 @@ def to_float(value: Any, name: str) -> float:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
     elif isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):
             number = float(value)
-        except ValueError:
-            pass
     if number is None or not math.isfinite(number):
         raise RowError("wrong_type", name, f"expected a number, got {str(value)[:50]!r}")
     return number

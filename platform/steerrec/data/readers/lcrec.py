@@ -10,8 +10,9 @@ list (``synthetic_timestamps``), the rating None. Locations are JSON pointers
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from steerrec.data.readers._io import RowError, clean_text, get_list, get_text, jsonable, unique
 from steerrec.data.readers._jsondoc import iter_json_object

@@ -19,9 +19,10 @@ games file when it lies elsewhere.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from steerrec.data.readers._io import (
     RowError,
@@ -154,7 +155,7 @@ def _date(obj: dict[str, Any], field: str, pattern: str) -> int:
     if text is None:
         raise RowError("missing_field", field)
     try:
-        when = datetime.strptime(text.strip(), pattern).replace(tzinfo=timezone.utc)
+        when = datetime.strptime(text.strip(), pattern).replace(tzinfo=UTC)
     except ValueError as exc:
         raise RowError("bad_date", field, str(exc)) from exc
     return int(when.timestamp())
