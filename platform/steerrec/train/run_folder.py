@@ -106,7 +106,7 @@ def write_run_folder(cfg: Any, prepared: Any, checkpoint: Path, summary: dict[st
         )
     pq.write_table(pa.table({"item_id": ids, "title": pa.array(catalog.titles, pa.string())}), out / ITEMS_FILE)
     if prepared.item_emb is not None:
-        from steerrec.benchmark.embed import vectors_to_arrow
+        from steerrec.embed import vectors_to_arrow
 
         pq.write_table(
             pa.table({"item_id": ids, "embedding": vectors_to_arrow(prepared.item_emb)}), out / ITEM_EMBEDDINGS_FILE
@@ -148,7 +148,7 @@ def load_run(run_dir: str | Path) -> tuple[Any, Any, dict[str, Any], np.ndarray 
         )
     item_emb = None
     if (run_dir / ITEM_EMBEDDINGS_FILE).is_file():
-        from steerrec.benchmark.embed import arrow_to_vectors
+        from steerrec.embed import arrow_to_vectors
 
         item_emb = arrow_to_vectors(pq.read_table(run_dir / ITEM_EMBEDDINGS_FILE).column("embedding"))
     return model, catalog, info, item_emb
