@@ -1,5 +1,7 @@
 """A run folder with a tiny random Mender-Tok, for serving tests and benchmarks/serve_load.py.
 
+    run = build_run(Path("/tmp/run"))    # then Recommender.from_run(run) or the Serve app
+
 Random weights, a word-level tokenizer built here, random unique semantic IDs, titles
 made of a small word list, and an interactions table; nothing is downloaded.
 """
