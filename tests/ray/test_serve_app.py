@@ -18,7 +18,6 @@ import pytest
 import requests
 
 from conftest import REPO
-from steerrec.serving import app
 from steerrec.serving.tiny_run import build_run
 
 pytestmark = pytest.mark.ray
@@ -44,6 +43,7 @@ def base_url(ray_session, run_dir):
     from ray.serve.api import RunTarget
 
     from ray import serve
+    from steerrec.serving import app
 
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
@@ -210,6 +210,8 @@ def test_web_page_shows_steered_and_unsteered_lists(base_url):
 def test_pin_process_pins_every_thread_and_names_bad_cores():
     """pin_process moves threads that already run, not only the calling one; a core the node lacks is a ValueError."""
     import threading
+
+    from steerrec.serving import app
 
     before = os.sched_getaffinity(0)
     core = min(before)

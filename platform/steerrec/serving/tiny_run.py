@@ -83,7 +83,7 @@ def build_run(
     folder: Path,
     n_items: int = 50,
     n_users: int = 8,
-    codebook_sizes=(4, 4, 4),
+    codebook_sizes: tuple[int, ...] = (4, 4, 4),
     seed: int = 0,
     hidden: int = 24,
     d_model: int = 16,
