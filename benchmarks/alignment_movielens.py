@@ -25,14 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tune"))
+from steerrec.alignment.data import AlignmentDataConfig
+from steerrec.alignment.evaluate import evaluate_run, plot, results_table
+from steerrec.alignment.model import ModelConfig
+from steerrec.alignment.train import AlignConfig, align, train_sft
+from steerrec.logging_utils import setup_logging
 
-from steerrec.alignment.data import AlignmentDataConfig  # noqa: E402
-from steerrec.alignment.evaluate import evaluate_run, plot, results_table  # noqa: E402
-from steerrec.alignment.model import ModelConfig  # noqa: E402
-from steerrec.alignment.train import AlignConfig, align, train_sft  # noqa: E402
-from steerrec.logging_utils import setup_logging  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 LOSSES = ("dpo", "sdpo", "simpo", "recpo")
 
@@ -181,10 +180,27 @@ def main() -> None:
         print("\n" + sweep(base, sft.out, work, args, preset["align_lr"]), flush=True)
 
 
+def _tune_sweep_module():
+    """tune/_sweep.py, the Tune side of the sweeps (the library never imports Ray Tune).
+
+    tune/ holds scripts, not a package: the module is loaded from its file, under its own
+    name `_sweep` (as the tune/ scripts see it), without touching sys.path.
+    """
+    import importlib.util
+
+    if "_sweep" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("_sweep", REPO / "tune" / "_sweep.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["_sweep"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["_sweep"]
+
+
 def sweep(base: AlignConfig, sft_run: str, work: Path, args, lr: float) -> str:
     """RecPO lambda x beta, 2 epochs each, ASHA on valid HR@1 (one trial at a time)."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from _sweep import run_sweep, summarise
+    sweep_module = _tune_sweep_module()
+    run_sweep, summarise = sweep_module.run_sweep, sweep_module.summarise
 
     import ray
     from ray import tune

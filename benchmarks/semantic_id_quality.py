@@ -21,9 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from steerrec.benchmark.embed import EmbedderConfig, embed_texts
 from steerrec.data import io, schema
 from steerrec.data.text import render_items
+from steerrec.embed import EmbedderConfig, embed_texts
 from steerrec.ids.rqvae import RQVAEConfig
 from steerrec.ids.semantic_ids import assign_codes, prefix_collisions, quality_report, train_rqvae
 

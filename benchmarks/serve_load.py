@@ -13,7 +13,7 @@ added p50 = the 1-client p50 minus the direct p50. A call that follows an idle p
 slower than one of a back-to-back loop (caches and an idle core go cold), so a second direct row paces its calls
 --gap-ms apart, and the handler p50 column is the app's own `latency_ms` (model and
 batching inside the replica): client p50 minus handler p50 is the time spent outside it.
-Without --run it builds a random-weight Mender-Tok run folder (tests/_serving_run.py).
+Without --run it builds a random-weight Mender-Tok run folder (steerrec.serving.tiny_run).
 Requests are drawn from --distinct bodies (random histories and preferences): with the
 default 50,000 nearly every request is new, so Mender-Tok's cache of frozen-encoder
 states rarely hits; --distinct 256 measures a workload of repeated queries.
@@ -27,7 +27,6 @@ import json
 import os
 import random
 import socket
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -36,7 +35,6 @@ import numpy as np
 
 from steerrec.serving.ingress import INGRESSES, use_haproxy_ingress
 
-REPO = Path(__file__).resolve().parents[1]
 NAN = float("nan")
 PREFERENCES = ["avoid bulky headsets", "prefer cheap things", "like wireless", "no leather", "want light gear"]
 
@@ -116,9 +114,7 @@ async def _load(
 def serve_rows(run_dir: Path, bodies: list[dict], args) -> list[tuple]:
     import ray
     from ray import serve
-
-    sys.path.insert(0, str(REPO))
-    from serve.app import SteerrecApp
+    from steerrec.serving.app import SteerrecApp
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -207,8 +203,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = args.run
         if run_dir is None:
-            sys.path.insert(0, str(REPO / "tests"))
-            from _serving_run import build_run
+            from steerrec.serving.tiny_run import build_run
 
             run_dir = build_run(
                 Path(tmp) / "run", n_items=args.items, n_users=50, codebook_sizes=(16, 16, 8), hidden=64, d_model=64

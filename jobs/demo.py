@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -78,9 +77,7 @@ def main() -> None:
 
 def serve_run(run_dir: Path, port: int) -> None:
     from ray import serve
-
-    sys.path.insert(0, str(REPO))  # serve/app.py lives beside jobs/, outside the package
-    from serve.app import AppArgs, build_app
+    from steerrec.serving.app import AppArgs, build_app
 
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     serve.run(build_app(AppArgs(run_dir=str(run_dir))), name="steerrec", route_prefix="/")

@@ -9,11 +9,9 @@ same command resumes an interrupted sweep. Prints the results table; writes a PN
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
+# Python puts this script's folder, tune/, first on the import path
 from _sweep import run_sweep, summarise, sweep_config, sweep_parser
 
 from ray import tune

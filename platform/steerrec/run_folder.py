@@ -277,7 +277,7 @@ def _read_semantic_ids(path: Path, titles: dict[str, str]) -> tuple[list[str], A
 def _read_item_embeddings(path: Path, item_ids: list[str]) -> Any:
     import pyarrow.parquet as pq
 
-    from steerrec.benchmark.embed import arrow_to_vectors
+    from steerrec.embed import arrow_to_vectors
 
     table = pq.read_table(path)
     if table.column_names[:2] != ["item_id", "embedding"]:

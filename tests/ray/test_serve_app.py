@@ -1,4 +1,5 @@
-"""serve/app.py on the shared local Ray session: HTTP routes, batching, API key, fuzzing, the web page.
+"""The Serve app (steerrec.serving.app, which serve/app.py names) on the shared local Ray session:
+HTTP routes, batching, API key, fuzzing, the web page.
 
 The page test drives headless Chromium through playwright's Python package with the
 system's chromium (Debian: `apt-get install -y chromium`); it skips when none is found.
@@ -10,7 +11,6 @@ import importlib
 import os
 import shutil
 import socket
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,9 +18,7 @@ import pytest
 import requests
 
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "tests"))
-from _serving_run import build_run
+from steerrec.serving.tiny_run import build_run
 
 pytestmark = pytest.mark.ray
 
@@ -45,9 +43,8 @@ def base_url(ray_session, run_dir):
     from ray.serve.api import RunTarget
 
     from ray import serve
+    from steerrec.serving import app
 
-    sys.path.insert(0, str(REPO))
-    app = importlib.import_module("serve.app")
     port = _free_port()
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     small = {"num_cpus": 0}
@@ -214,8 +211,8 @@ def test_pin_process_pins_every_thread_and_names_bad_cores():
     """pin_process moves threads that already run, not only the calling one; a core the node lacks is a ValueError."""
     import threading
 
-    sys.path.insert(0, str(REPO))
-    app = importlib.import_module("serve.app")
+    from steerrec.serving import app
+
     before = os.sched_getaffinity(0)
     core = min(before)
     stop = threading.Event()
@@ -234,7 +231,8 @@ def test_pin_process_pins_every_thread_and_names_bad_cores():
 
 
 def test_serve_config_is_valid_and_builds(run_dir):
-    """serve/config.yaml passes Serve's own schema, and its import path and args build the app."""
+    """serve/config.yaml passes Serve's own schema, and its import path (serve.app, importable from
+    the repository root as under `serve run`; pytest's pythonpath) and args build the packaged app."""
     import yaml
     from ray.serve._private.api import call_user_app_builder_with_args_if_necessary
     from ray.serve.schema import ServeDeploySchema
@@ -242,10 +240,10 @@ def test_serve_config_is_valid_and_builds(run_dir):
     config = ServeDeploySchema.model_validate(yaml.safe_load((REPO / "serve" / "config.yaml").read_text()))
     [spec] = config.applications
     module, _, attr = spec.import_path.partition(":")
-    sys.path.insert(0, str(REPO))
     builder = getattr(importlib.import_module(module), attr)
-    app = call_user_app_builder_with_args_if_necessary(builder, {**spec.args, "run_dir": str(run_dir)})
-    assert [d.name for d in spec.deployments] == [app._bound_deployment.name]
+    built = call_user_app_builder_with_args_if_necessary(builder, {**spec.args, "run_dir": str(run_dir)})
+    assert [d.name for d in spec.deployments] == [built._bound_deployment.name]
+    assert built._bound_deployment.func_or_class.__module__ == "steerrec.serving.app"  # replicas need no repo
     from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="max_batch_size"):

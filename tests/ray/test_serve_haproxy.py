@@ -15,20 +15,17 @@ import textwrap
 import pytest
 
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "tests"))
-from _serving_run import build_run
+from steerrec.serving.tiny_run import build_run
 
 pytestmark = pytest.mark.ray
 
 CHILD = textwrap.dedent("""
-    import json, socket, sys
+    import json, socket
     from steerrec.serving.ingress import use_haproxy_ingress
     use_haproxy_ingress()
     import ray, requests
     from ray import serve
-    sys.path.insert(0, {repo!r})
-    from serve.app import SteerrecApp
+    from steerrec.serving.app import SteerrecApp
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -60,7 +57,7 @@ def test_app_answers_through_haproxy(tmp_path):
     for name in ("RAY_ADDRESS", "RAY_SERVE_ENABLE_HA_PROXY", "RAY_SERVE_THROUGHPUT_OPTIMIZED"):
         env.pop(name, None)
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD.format(repo=str(REPO), run=str(run))],
+        [sys.executable, "-c", CHILD.format(run=str(run))],
         env=env,
         capture_output=True,
         text=True,

@@ -58,7 +58,7 @@ def world(tmp_path_factory):
     rng = np.random.default_rng(0)
     centers = rng.normal(size=(8, 16))
     vectors = (centers[np.arange(len(items)) % 8] + 0.3 * rng.normal(size=(len(items), 16))).astype(np.float32)
-    from steerrec.benchmark.embed import vectors_to_arrow
+    from steerrec.embed import vectors_to_arrow
 
     pq.write_table(pa.table({"item_id": items, "embedding": vectors_to_arrow(vectors)}), root / "emb.parquet")
     return root

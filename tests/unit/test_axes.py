@@ -31,12 +31,6 @@ from steerrec.benchmark.sentiment import (
     sentiment_examples,
     split_of,
 )
-from steerrec.benchmark.sentiment_classifier import (
-    ClassifierConfig,
-    is_negative_label,
-    negative_reviews,
-    rating_negative,
-)
 from steerrec.benchmark.steering import (
     assign_greedy,
     extreme_items,
@@ -44,6 +38,12 @@ from steerrec.benchmark.steering import (
     steering_examples,
 )
 from steerrec.data.schema import SEQUENCES
+from steerrec.sentiment import (
+    ClassifierConfig,
+    is_negative_label,
+    negative_reviews,
+    rating_negative,
+)
 
 
 def unit(*rows: list[float]) -> np.ndarray:

@@ -8,8 +8,8 @@ import zipfile
 
 import pytest
 
-from steerrec.benchmark import embed
-from steerrec.benchmark.embed import SplitZip, ensure_split_zip
+from steerrec import embed
+from steerrec.embed import SplitZip, ensure_split_zip
 
 
 def split_zip(tmp_path, parts: int = 3):

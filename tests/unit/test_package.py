@@ -67,7 +67,8 @@ def test_config_wrong_type_and_check_name_field():
 
 
 def test_library_never_imports_ray_tune():
-    """import-linter cannot forbid an external subpackage, so this scans the AST.
+    """The AST twin of pyproject's import-linter contract (ray is a root package there so that
+    it can name ray.tune): this one keeps holding should that configuration change.
 
     Trainables take a `report` callback; only tune/ scripts import Ray Tune.
     """
@@ -88,3 +89,25 @@ def test_library_never_imports_ray_tune():
             if any(n == "ray.tune" or n.startswith("ray.tune.") for n in names):
                 offenders.append(f"{path}:{node.lineno}")
     assert not offenders, f"the library imports ray.tune at {offenders}"
+
+
+def test_no_file_edits_sys_path():
+    """jobs/, tune/, serve/, benchmarks/, tests/ and the library import the installed package
+    (shared code lives in steerrec; a tune/ script finds tune/_sweep.py in its own folder),
+    so no file edits sys.path: insert, append, extend, an item, += or a new list."""
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    edit = re.compile(r"\bsys\s*\.\s*path\s*(\.\s*(insert|append|extend)\s*\(|\[|\+=|=(?!=))")
+    offenders = []
+    for folder in ("jobs", "tune", "serve", "benchmarks", "tests", "platform"):
+        for path in sorted((repo / folder).rglob("*.py")):
+            for number, line in enumerate(path.read_text().splitlines(), 1):
+                if edit.search(line):
+                    offenders.append(f"{path.relative_to(repo)}:{number}: {line.strip()}")
+    assert not offenders, "sys.path edited at:\n" + "\n".join(offenders)
+    path = "sys.path"  # the examples are built so that this file does not match itself
+    assert edit.search(path + ".insert(0, here)") and edit.search(path + "[:0] = [here]")
+    assert edit.search(path + ".append(here)") and edit.search(path + " += [here]")
+    assert not edit.search("x in " + path) and not edit.search(path + " == before")

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import yaml
 from pydantic import ValidationError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _serving_run import build_run
 from steerrec.serving import Recommender, RecommendRequest, RequestError, UnknownUserError, load_run
 from steerrec.serving.schemas import MAX_HISTORY, MAX_K, MAX_PREFERENCE_CHARS, MAX_PREFERENCES
+from steerrec.serving.tiny_run import build_run
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

@@ -1,6 +1,6 @@
-"""The preference-discerning benchmark (Mender, Sec. 3.5 and App. D): embeddings of item
-texts and preferences (`embed`), similarity matching at scale (`matching`), and the five
-evaluation axes built from them.
+"""The preference-discerning benchmark (Mender, Sec. 3.5 and App. D): similarity
+matching at scale (`matching`) of item texts and preferences embedded by steerrec.embed,
+and the five evaluation axes built from them.
 
 Importing this package imports nothing heavy; import the submodules you need.
 """

@@ -34,13 +34,6 @@ from steerrec.benchmark.axes import (
     axis_file,
 )
 from steerrec.benchmark.consolidation import consolidation_examples
-from steerrec.benchmark.embed import (
-    EMBEDDING_COLUMN,
-    EmbedderConfig,
-    arrow_to_vectors,
-    embed_dataset,
-    embed_texts,
-)
 from steerrec.benchmark.pool import PreferencePool
 from steerrec.benchmark.recommendation import (
     history_only_examples,
@@ -53,11 +46,18 @@ from steerrec.benchmark.sentiment import (
     positions,
     sentiment_examples,
 )
-from steerrec.benchmark.sentiment_classifier import ClassifierConfig, negative_reviews
 from steerrec.benchmark.steering import steering_examples
 from steerrec.data import io, schema
 from steerrec.data.text import render_items
+from steerrec.embed import (
+    EMBEDDING_COLUMN,
+    EmbedderConfig,
+    arrow_to_vectors,
+    embed_dataset,
+    embed_texts,
+)
 from steerrec.preferences.approximate import read_preferences
+from steerrec.sentiment import ClassifierConfig, negative_reviews
 
 logger = logging.getLogger(__name__)
 

@@ -58,9 +58,9 @@ def evaluate_run(
     """{axis: {metric: value}} for one run folder; axes the benchmark lacks (one built
     without preferences has the recommendation axis only) or without rows are left out."""
     from steerrec.config import load
-    from steerrec.evaluation.ranking import axis_scores, build_trie, rank_encoded, sentiment_scores
     from steerrec.run_folder import JOB_FILE, load_recommender
     from steerrec.train import batches as B
+    from steerrec.train.ranking import axis_scores, build_trie, rank_encoded, sentiment_scores
     from steerrec.train.recommender import RecommenderJobConfig, embedder
 
     run = load_recommender(run_dir)

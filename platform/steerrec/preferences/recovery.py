@@ -171,7 +171,7 @@ def recovery_with_models(
 ) -> Recovery:
     """`preference_recovery` with sentence embeddings (`EmbedderConfig(model=embedder)`) and
     a polarity: "rule" (`statement_negative`) or "vader" (VADER compound <= -0.05)."""
-    from steerrec.benchmark.embed import EmbedderConfig, embed_texts
+    from steerrec.embed import EmbedderConfig, embed_texts
 
     if polarity not in POLARITIES:
         raise ValueError(f"polarity must be one of {POLARITIES}, got {polarity!r}")
@@ -184,7 +184,7 @@ def recovery_with_models(
 def _polarity(name: str) -> Negative:
     if name == "rule":
         return statement_negative
-    from steerrec.benchmark.sentiment_classifier import vader_negative
+    from steerrec.sentiment import vader_negative
 
     return lambda texts: vader_negative(texts) if texts else np.zeros(0, dtype=bool)
 

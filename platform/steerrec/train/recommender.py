@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 
 from steerrec.benchmark.axes import RECOMMENDATION
-from steerrec.benchmark.embed import EmbedderConfig
 from steerrec.data import io, schema
+from steerrec.embed import EmbedderConfig
 from steerrec.train import batches as B
 from steerrec.train.loop import LoopConfig, RayScaling, fit_local, fit_ray, make_train_fn
 
@@ -110,7 +110,7 @@ def model_config(cfg: RecommenderJobConfig, catalog: B.Catalog, embed_dim: int |
 
 
 def embedder(cfg: EmbedderConfig) -> Callable[[list[str]], np.ndarray]:
-    from steerrec.benchmark.embed import embed_texts
+    from steerrec.embed import embed_texts
 
     return lambda texts: embed_texts(texts, cfg)
 
@@ -153,8 +153,8 @@ class RecommenderTask:
         self.trie = None
 
     def build_model(self) -> Any:
-        from steerrec.evaluation.ranking import build_trie
         from steerrec.models import build_model
+        from steerrec.train.ranking import build_trie
 
         model = build_model(self.p.model, self.p.model_cfg)
         self.trie = build_trie(model, self.p.catalog.codes)
@@ -165,13 +165,13 @@ class RecommenderTask:
         return B.iter_batches(self.p.train, self.cfg.loop.batch_size, True, seed, rank, world_size)
 
     def loss(self, model: Any, batch: dict[str, Any]) -> Any:
-        from steerrec.evaluation.ranking import to_device
+        from steerrec.train.ranking import to_device
 
         batch = to_device(batch, next(model.parameters()).device)
         return model(batch) if self.p.model == "sasrec" else model(batch, self.cfg.neg_weight)
 
     def validate(self, model: Any, rank: int, world_size: int) -> dict[str, float]:
-        from steerrec.evaluation.ranking import hit_sums, rank_encoded
+        from steerrec.train.ranking import hit_sums, rank_encoded
 
         ranked, index = rank_encoded(
             model, self.p.valid, self.trie, self.cfg.beam_size, 10, self.cfg.loop.batch_size, rank, world_size
@@ -239,7 +239,7 @@ def write_run_folder(cfg: RecommenderJobConfig, prepared: Any, checkpoint: Path,
         )
     pq.write_table(pa.table({"item_id": ids, "title": pa.array(catalog.titles, pa.string())}), out / rf.ITEMS_FILE)
     if prepared.item_emb is not None:
-        from steerrec.benchmark.embed import vectors_to_arrow
+        from steerrec.embed import vectors_to_arrow
 
         table = pa.table({"item_id": ids, "embedding": vectors_to_arrow(prepared.item_emb)})
         pq.write_table(table, out / rf.ITEM_EMBEDDINGS_FILE)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from steerrec.benchmark.embed import EmbedderConfig
 from steerrec.data import io, schema
+from steerrec.embed import EmbedderConfig
 from steerrec.train.loop import RayScaling, fit_ray
 
 logger = logging.getLogger(__name__)
@@ -57,11 +57,11 @@ def load_embeddings(cfg: SemanticIdJobConfig) -> tuple[list[str], np.ndarray]:
     items = io.read_table(f"{cfg.data}/{schema.ITEMS_FILE}")
     ids = items.column("item_id").to_pylist()
     if not cfg.embeddings:
-        from steerrec.benchmark.embed import embed_texts
         from steerrec.data.text import render_items
+        from steerrec.embed import embed_texts
 
         return ids, embed_texts([t or i for t, i in zip(render_items(items), ids)], cfg.embedder)
-    from steerrec.benchmark.embed import arrow_to_vectors
+    from steerrec.embed import arrow_to_vectors
 
     table = io.read_table(cfg.embeddings)
     row = {item: r for r, item in enumerate(table.column("item_id").to_pylist())}

@@ -2,6 +2,8 @@
 
 Generative models decode with trie-constrained beam search (every beam is an item);
 SASRec scores every item. Rankings are item rows (catalog / vocab order), best first.
+Training validates with it (steerrec.train.recommender) and steerrec.evaluation.report
+evaluates finished runs with it, so it sits in train/, below evaluation/.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ Tables (Ray Data batches, Parquet files) hold the id column(s) and ``embedding``
 ``fixed_size_list<float32>[dim]``; `read_embeddings` also accepts ``list<float32>``,
 which other writers produce.
 
+A top-level module because benchmark/, models/, train/ and preferences/ all embed text
+(pyproject's layers contract keeps it below them).
+
 Models (`EmbedderConfig.model`): a sentence-transformers name or folder (the paper uses
 "sentence-transformers/sentence-t5-base"; on a cluster it is downloaded from the Hub), or
 an offline alias built from PyPI packages, with no download from the Hub:

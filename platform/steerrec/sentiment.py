@@ -12,6 +12,9 @@
   otherwise in this process. Needs the model weights; not tested here (none offline).
 
 Text classifiers fall back to the rating for an empty review text.
+
+A top-level module because benchmark/ (negative reviews) and preferences/ (statement
+polarity in `recovery`) both classify sentiment.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """A run folder with a tiny random Mender-Tok, for serving tests and benchmarks/serve_load.py.
 
+    run = build_run(Path("/tmp/run"))    # then Recommender.from_run(run) or the Serve app
+
 Random weights, a word-level tokenizer built here, random unique semantic IDs, titles
 made of a small word list, and an interactions table; nothing is downloaded.
 """
@@ -82,7 +84,7 @@ def build_run(
     folder: Path,
     n_items: int = 50,
     n_users: int = 8,
-    codebook_sizes=(4, 4, 4),
+    codebook_sizes: tuple[int, ...] = (4, 4, 4),
     seed: int = 0,
     hidden: int = 24,
     d_model: int = 16,
