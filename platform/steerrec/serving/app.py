@@ -125,8 +125,8 @@ class SteerrecApp:
     async def _recommend_batch(self, queries: list[Query]) -> list[RecommendResponse]:
         # On the event loop: requests queue up (and form the next batch) while a search runs.
         # A worker thread (asyncio.to_thread) let the loop parse requests during the search,
-        # but the two threads then convoy on the GIL: TIGER at 16 clients served 46 QPS that
-        # way against 80 inline (benchmarks/serve_load.py, 2 cores). A batch takes tens of ms.
+        # but the two threads then convoy on the GIL and serve fewer requests/s than inline
+        # (README, "Measured figures"; benchmarks/serve_load.py).
         return self.rec.recommend_queries(queries)
 
     @api.post("/v1/recommend", dependencies=KEY, responses=NOT_FOUND)
