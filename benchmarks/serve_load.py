@@ -10,8 +10,7 @@ to --max-batch-size requests (waiting --wait-ms for company); off: batches of on
 wait. The direct row times `Recommender.recommend` on one request in this process,
 single-threaded like a replica with num_cpus=1, before and after the Serve rows; Serve's
 added p50 = the 1-client p50 minus the direct p50. A call that follows an idle pause runs
-slower than one of a back-to-back loop (caches and an idle core go cold: on this 2-core VM
-TIGER's 5.7 ms became 8-12 ms after 4 ms pauses), so a second direct row paces its calls
+slower than one of a back-to-back loop (caches and an idle core go cold), so a second direct row paces its calls
 --gap-ms apart, and the handler p50 column is the app's own `latency_ms` (model and
 batching inside the replica): client p50 minus handler p50 is the time spent outside it.
 Without --run it builds a random-weight Mender-Tok run folder (tests/_serving_run.py).

@@ -6,13 +6,14 @@ made of a small word list, and an interactions table; nothing is downloaded.
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from steerrec.run_folder import new_run_info, write_run_info
 
 WORDS = [
     "red",
@@ -120,7 +121,7 @@ def build_run(
     )
     MenderTok(config).save(folder)
     source.cleanup()
-    (folder / "run.json").write_text(json.dumps({"model": "mender_tok", "kind": "recommender"}))
+    write_run_info(folder, new_run_info("recommender", seed, {}, model="mender_tok"))
 
     rng = np.random.default_rng(seed)
     n_ids = int(np.prod(codebook_sizes))

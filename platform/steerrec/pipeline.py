@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from steerrec import run_folder as rf
 from steerrec.config import from_dict
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def stages(cfg: PipelineConfig) -> list[Stage]:
         Stage(
             "semantic_ids",
             ids,
-            lambda: (ids / "semantic_ids.parquet").exists() and (ids / "run.json").exists(),
+            lambda: (ids / rf.SEMANTIC_IDS_FILE).exists() and (ids / rf.RUN_FILE).exists(),
             lambda: train_semantic_ids(ids_cfg),
         ),
     ]
@@ -115,21 +116,23 @@ def stages(cfg: PipelineConfig) -> list[Stage]:
                 "data": str(data),
                 "benchmark": str(bench),
                 "out": str(run),
-                "semantic_ids": "" if model == "sasrec" else str(ids / "semantic_ids.parquet"),
+                "semantic_ids": "" if model == "sasrec" else str(ids / rf.SEMANTIC_IDS_FILE),
             }
             loop = dict(fields.get("loop", {}))
             fields["loop"] = {**loop, "seed": seed}
             job = from_dict(RecommenderJobConfig, fields, f"pipeline.train[{model}]")
             result.append(
                 Stage(
-                    f"train {model} s{seed}", run, _done_file(run / "run.json"), lambda job=job: train_recommender(job)
+                    f"train {model} s{seed}", run, _done_file(run / rf.RUN_FILE), lambda job=job: train_recommender(job)
                 )
             )
             runs.append(str(run))
         ev = out / "eval" / model
         ev_cfg = from_dict(EvalConfig, {**cfg.evaluate, "runs": runs, "out": str(ev)}, f"pipeline.evaluate[{model}]")
         result.append(
-            Stage(f"evaluate {model}", ev, _done_file(ev / "results.json"), lambda ev_cfg=ev_cfg: evaluate_runs(ev_cfg))
+            Stage(
+                f"evaluate {model}", ev, _done_file(ev / rf.RESULTS_FILE), lambda ev_cfg=ev_cfg: evaluate_runs(ev_cfg)
+            )
         )
     return result
 
@@ -195,16 +198,14 @@ def run_pipeline(cfg: PipelineConfig) -> dict[str, Any]:
         seconds = round(time.perf_counter() - start, 1)
         logger.info("[%d/%d] %s: done in %.1f s", i, len(plan), stage.name, seconds)
         log.append({"stage": stage.name, "status": "ran", "seconds": seconds, "output": str(stage.output)})
-    results = {m: json.loads((out / "eval" / m / "results.json").read_text()) for m in cfg.models}
+    results = {m: json.loads((out / "eval" / m / rf.RESULTS_FILE).read_text()) for m in cfg.models}
     summary = {
         "out": str(out),
         "preferences": cfg.preferences.source,
         "stages": log,
         "results": {m: r["summary"] for m, r in results.items()},
     }
-    tmp = out / ".summary.json.tmp"
-    tmp.write_text(json.dumps(summary, indent=2))
-    tmp.replace(out / "summary.json")
+    rf.write_json(out / "summary.json", summary)
     return summary
 
 

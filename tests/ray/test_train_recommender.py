@@ -10,6 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from steerrec.run_folder import RUN_SCHEMA_VERSION, read_run_info
+
 pytestmark = pytest.mark.ray
 
 TIGER = dict(num_layers=1, num_decoder_layers=1, d_model=32, d_ff=64, num_heads=2, d_kv=16, max_history=8, dropout=0.0)
@@ -106,14 +108,15 @@ def test_semantic_ids_job_on_ray_writes_unique_codes_and_weights(world, ray_sess
     assert quality["unique_ids"] and quality["n_items"] == 80
     assert (out / "rqvae" / "rqvae.safetensors").is_file()
     assert len(json.loads((out / "metrics.json").read_text())) == 3
-    assert json.loads((out / "run.json").read_text())["inputs"]["data"]["manifest_sha256"]
+    info = read_run_info(out, kinds=("semantic_ids",))
+    assert info.inputs["data"]["manifest_sha256"] and info.details["rqvae"]["input_dim"] == 16
 
 
 def test_tiger_resumes_after_a_worker_dies_then_evaluates(world, semantic_ids, ray_session, tmp_path):
     from steerrec.evaluation.report import EvalConfig, evaluate_runs, format_table
+    from steerrec.run_folder import load_recommender
     from steerrec.train.loop import LoopConfig, RayScaling
     from steerrec.train.recommender import RecommenderJobConfig, train_recommender
-    from steerrec.train.run_folder import load_run
 
     marker = tmp_path / "failed-once"
     cfg = RecommenderJobConfig(
@@ -146,9 +149,10 @@ def test_tiger_resumes_after_a_worker_dies_then_evaluates(world, semantic_ids, r
         "run.json",
     ):
         assert (run / name).is_file(), name
-    model, catalog, info, _ = load_run(run)
-    assert info["model"] == "tiger" and info["best_epoch"] == summary["best_epoch"]
-    assert catalog.item_ids == pq.read_table(world / "data" / "items.parquet").column("item_id").to_pylist()
+    loaded = load_recommender(run)
+    assert loaded.model_name == "tiger" and loaded.info.details["best_epoch"] == summary["best_epoch"]
+    assert loaded.info.schema_version == RUN_SCHEMA_VERSION and loaded.info.inputs["benchmark"]["manifest_sha256"]
+    assert loaded.item_ids == pq.read_table(world / "data" / "items.parquet").column("item_id").to_pylist()
 
     results = evaluate_runs(EvalConfig(runs=[str(run)], beam_size=10, max_examples=24))
     assert set(results["summary"]) == {"recommendation", "fine", "coarse", "sentiment", "consolidation"}

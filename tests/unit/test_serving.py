@@ -165,18 +165,26 @@ def test_search_items_and_users(rec):
 
 
 def test_load_run_errors_name_the_problem(run_dir, tmp_path):
-    import json
     import shutil
+
+    from steerrec.run_folder import RunFolderError, new_run_info, write_run_info
 
     broken = tmp_path / "run"
     shutil.copytree(run_dir, broken)
-    (broken / "run.json").write_text(json.dumps({"model": "sasrec"}))
-    with pytest.raises(ValueError, match="'sasrec' cannot be served"):
+    write_run_info(broken, new_run_info("recommender", 0, {}, model="sasrec"))
+    with pytest.raises(RunFolderError, match="run.json: field 'details.model' is 'sasrec', which cannot be used"):
         load_run(broken)
-    (broken / "run.json").write_text(json.dumps({"kind": "recommender"}))
-    with pytest.raises(ValueError, match="run.json: expected a JSON object with 'model'"):
+    write_run_info(broken, new_run_info("recommender", 0, {}))
+    with pytest.raises(RunFolderError, match="run.json: field 'details.model' must be the model's registry name"):
         load_run(broken)
-    (broken / "run.json").write_text(json.dumps({"model": "mender_tok"}))
+    write_run_info(broken, new_run_info("semantic_ids", 0, {}, model="mender_tok"))
+    with pytest.raises(RunFolderError, match="run.json: field 'kind' is 'semantic_ids'"):
+        load_run(broken)
+    write_run_info(broken, new_run_info("recommender", 0, {}, model="mender_tok"))
+    (broken / "semantic_ids.parquet").unlink()
+    with pytest.raises(RunFolderError, match=r"semantic_ids.parquet: missing \(written by jobs/train_semantic_ids"):
+        load_run(broken)
+    shutil.copy(run_dir / "semantic_ids.parquet", broken / "semantic_ids.parquet")
     cfg = yaml.safe_load((broken / "config.yaml").read_text())
     cfg["max_histry"] = 3
     (broken / "config.yaml").write_text(yaml.safe_dump(cfg))

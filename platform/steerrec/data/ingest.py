@@ -31,9 +31,8 @@ logger = logging.getLogger(__name__)
 STAGING = pa.schema(list(INTERACTIONS) + [pa.field("implicit", pa.float64()), pa.field("seq", pa.int64())])
 KEY_COLUMNS = ["user_id", "item_id", "timestamp", "seq"]
 _EXAMPLES = 5
-# Rows held in memory at a time. Measured on 460-character reviews (benchmarks/
-# prepare_memory.py): peak RSS over the baseline ~140 MiB at 1M reviews (21% of the file);
-# 50k-row batches doubled it, and so did 25k-row buckets and 50k-row sequence pieces.
+# Rows held in memory at a time, chosen with benchmarks/prepare_memory.py (README, "Measured
+# figures"): larger batches, buckets or sequence pieces raised the peak without a speed gain.
 BATCH_ROWS = 10_000
 MIN_BUCKET_ROWS = BATCH_ROWS
 MAX_BUCKETS = 64  # open bucket files at once; buckets grow past MIN_BUCKET_ROWS to stay under

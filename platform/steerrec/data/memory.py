@@ -2,8 +2,8 @@
 
 Arrow's allocator (mimalloc by default, or jemalloc) keeps freed pages for reuse, and
 glibc's malloc keeps the holes numpy's temporaries leave in its heap. With batches of
-varying sizes coming and going, the process held 2-4x its live data: preparing a
-1M-review file peaked at half the file's size (benchmarks/prepare_memory.py).
+varying sizes coming and going, the process held several times its live data
+(benchmarks/prepare_memory.py measures the peak).
 """
 
 from __future__ import annotations

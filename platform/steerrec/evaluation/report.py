@@ -10,7 +10,6 @@ is one seed; the summary is the mean and sample std over runs (steerrec.metrics.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
@@ -22,10 +21,10 @@ import numpy as np
 
 from steerrec.benchmark.axes import AXES, SENTIMENT, axis_file
 from steerrec.metrics import summarize
+from steerrec.run_folder import PLOT_FILE, RESULTS_FILE, RUN_FILE, RunFolderError, RunInfo, read_run_info, write_json
 
 logger = logging.getLogger(__name__)
 
-RESULTS_FILE, PLOT_FILE = "results.json", "results.png"
 COLUMNS = ("recall@5", "ndcg@5", "recall@10", "ndcg@10")
 
 
@@ -60,13 +59,14 @@ def evaluate_run(
     without preferences has the recommendation axis only) or without rows are left out."""
     from steerrec.config import load
     from steerrec.evaluation.ranking import axis_scores, build_trie, rank_encoded, sentiment_scores
+    from steerrec.run_folder import JOB_FILE, load_recommender
     from steerrec.train import batches as B
     from steerrec.train.recommender import RecommenderJobConfig, embedder
-    from steerrec.train.run_folder import JOB_FILE, load_run
 
-    model, catalog, info, item_emb = load_run(run_dir)
-    bench = cfg.benchmark or info["inputs"]["benchmark"]["path"]
-    name = info["model"]
+    run = load_recommender(run_dir)
+    model, item_emb, name = run.model, run.item_emb, run.model_name
+    catalog = B.Catalog(run.item_ids, [run.titles[i] or i for i in run.item_ids], run.codes)
+    bench = cfg.benchmark or _benchmark_of(run.info, run_dir)
     if name == "mender_emb" and embed is None:
         embed = embedder(load(RecommenderJobConfig, Path(run_dir) / JOB_FILE).embedder)
     trie = build_trie(model, catalog.codes)
@@ -109,14 +109,22 @@ def evaluate_runs(cfg: EvalConfig, embed: Callable[[list[str]], np.ndarray] | No
         found = [r[axis] for r in per_run if axis in r]
         if len(found) == len(per_run):
             summary[axis] = summarize(found)
-    models = sorted({json.loads((Path(r) / "run.json").read_text())["model"] for r in cfg.runs})
+    models = sorted({read_run_info(r, kinds=("recommender",)).details["model"] for r in cfg.runs})
     results = {"runs": cfg.runs, "models": models, "split": cfg.split, "per_run": per_run, "summary": summary}
     out = Path(cfg.out or cfg.runs[0])
     out.mkdir(parents=True, exist_ok=True)
-    (out / RESULTS_FILE).write_text(json.dumps(_finite(results), indent=2))
+    write_json(out / RESULTS_FILE, _finite(results))
     if cfg.plot:
         plot(results, out / PLOT_FILE)
     return results
+
+
+def _benchmark_of(info: RunInfo, run_dir: str) -> str:
+    """The benchmark folder a recommender run was trained on (run.json's inputs.benchmark.path)."""
+    path = (info.inputs.get("benchmark") or {}).get("path")
+    if not isinstance(path, str) or not path:
+        raise RunFolderError(f"{Path(run_dir) / RUN_FILE}: field 'inputs.benchmark.path' missing; pass --benchmark")
+    return path
 
 
 def _finite(value: Any) -> Any:

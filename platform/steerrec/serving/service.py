@@ -23,20 +23,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from steerrec.data.schema import (
-    INTERACTIONS,
-    INTERACTIONS_FILE,
-    ITEMS,
-    ITEMS_FILE,
-    SEMANTIC_IDS,
-    SEMANTIC_IDS_FILE,
-    validate,
-)
+from steerrec.data.schema import INTERACTIONS, INTERACTIONS_FILE, validate
+from steerrec.run_folder import JOB_FILE, SEMANTIC_IDS_FILE, load_recommender, require_file
 from steerrec.serving.schemas import MAX_HISTORY, Item, RecommendRequest, RecommendResponse, ScoredItem, UserHistory
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE, JOB_FILE = "run.json", "job.yaml"  # as steerrec.train.run_folder writes them
 BEAM_SIZE = 20  # beams per request; the most items one request can get
 SERVABLE = ("mender_tok", "tiger")  # mender_emb needs an embedder at request time; sasrec has no preferences
 
@@ -69,44 +61,16 @@ class RunFolder:
 
 
 def load_run(directory: str | Path) -> RunFolder:
-    """Read a run folder written by steerrec.train (train/run_folder.py documents it):
-    run.json (`model`: the registry name), config.yaml + model.safetensors (+ encoder/ for
-    Mender-Tok; the model class's own `load`), semantic_ids.parquet, items.parquet, and
+    """Read a recommender run folder (steerrec.run_folder documents it and checks it:
+    run.json, config.yaml + model.safetensors, semantic_ids.parquet, items.parquet), plus
     interactions.parquet from the run folder or from job.yaml's `data` folder (optional)."""
-    import json
-
-    from steerrec.models import model_class
-
     directory = Path(directory)
-    run_path = directory / RUN_FILE
-    info = json.loads(run_path.read_text()) if run_path.is_file() else None
-    if not isinstance(info, dict) or not isinstance(info.get("model"), str):
-        raise ValueError(f"{run_path}: expected a JSON object with 'model' (the registry name of the model)")
-    name = info["model"]
-    if name not in SERVABLE:
-        raise ValueError(f"{run_path}: model {name!r} cannot be served; servable: {list(SERVABLE)}")
-    model = model_class(name).load(directory)
-    model.eval()
-    ids = validate(pq.read_table(directory / SEMANTIC_IDS_FILE), SEMANTIC_IDS, str(directory / SEMANTIC_IDS_FILE))
-    item_ids = ids.column("item_id").to_pylist()
-    codes = np.asarray(ids.column("codes").to_pylist(), dtype=np.int64)
-    data = _data_folder(directory)
-    titles = _read_titles(_first_file(ITEMS_FILE, directory, data, required=True))
-    missing = [i for i in item_ids if i not in titles]
-    if missing:
-        raise ValueError(
-            f"{directory / SEMANTIC_IDS_FILE}: {len(missing)} item(s) not in the catalog, e.g. {missing[0]!r}"
-        )
-    inter = _first_file(INTERACTIONS_FILE, directory, data, required=False)
+    require_file(directory, SEMANTIC_IDS_FILE)
+    run = load_recommender(directory, models=SERVABLE)
+    inter = _first_file(INTERACTIONS_FILE, directory, _data_folder(directory))
     histories = _read_histories(inter) if inter else None
-    logger.info(
-        "loaded %s run %s: %d items, %s users",
-        name,
-        directory,
-        len(item_ids),
-        len(histories) if histories is not None else "no",
-    )
-    return RunFolder(name, model, item_ids, codes, titles, histories)
+    logger.info("%s: %s users", directory, len(histories) if histories is not None else "no")
+    return RunFolder(run.model_name, run.model, run.item_ids, run.codes, run.titles, histories)
 
 
 def _data_folder(directory: Path) -> Path | None:
@@ -118,19 +82,11 @@ def _data_folder(directory: Path) -> Path | None:
     return Path(data) if isinstance(data, str) and data and "://" not in data else None
 
 
-def _first_file(name: str, directory: Path, data: Path | None, required: bool) -> Path | None:
+def _first_file(name: str, directory: Path, data: Path | None) -> Path | None:
     for folder in (directory, data):
         if folder is not None and (folder / name).is_file():
             return folder / name
-    if required:
-        raise FileNotFoundError(f"{name}: neither in the run folder {directory} nor in its data folder {data}")
     return None
-
-
-def _read_titles(path: Path) -> dict[str, str]:
-    schema = pa.schema([ITEMS.field("item_id"), ITEMS.field("title")])
-    table = validate(pq.read_table(path, columns=schema.names), schema, str(path))
-    return {i: t or "" for i, t in zip(table.column("item_id").to_pylist(), table.column("title").to_pylist())}
 
 
 def _read_histories(path: Path) -> dict[str, list[str]]:

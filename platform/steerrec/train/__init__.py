@@ -1,3 +1,3 @@
 """Training jobs on Ray Train: the shared epoch loop (`loop`), model batches (`batches`),
-recommenders (`recommender`), RQ-VAE semantic IDs (`semantic_ids`) and run folders
-(`run_folder`). Importing this package imports nothing heavy."""
+recommenders (`recommender`, which writes the run folder steerrec.run_folder documents)
+and RQ-VAE semantic IDs (`semantic_ids`). Importing this package imports nothing heavy."""

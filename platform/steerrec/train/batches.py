@@ -198,6 +198,8 @@ def encode(
     from steerrec.models.vocab import SemanticIdVocab
 
     out: dict[str, Any] = {"model": model, "negative": ex.negative, "n": len(ex), "item": ex.target}
+    width = cfg.max_len if model == "sasrec" else cfg.max_history
+    out["length"] = np.fromiter((min(len(h), width) for h in ex.history), dtype=np.int64, count=len(ex))
     if model == "sasrec":
         out["history"] = _left_padded([[r + 1 for r in h] for h in ex.history], cfg.max_len)
         out["target"] = ex.target + 1
@@ -250,14 +252,65 @@ def make_batch(encoded: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
 
 
 def iter_batches(
-    encoded: dict[str, Any], batch_size: int, shuffle: bool = False, seed: int = 0, rank: int = 0, world_size: int = 1
+    encoded: dict[str, Any],
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    buckets: int = 0,
 ) -> Iterator[dict[str, Any]]:
-    """Batches of this rank's shard; every rank gets the same number of batches."""
-    order = np.random.default_rng(seed).permutation(encoded["n"]) if shuffle else np.arange(encoded["n"])
+    """Batches of this rank's shard; every rank gets the same number of batches.
+
+    With `shuffle` and `buckets` > 1, batches are length-bucketed (`bucketed_order`).
+    """
+    for index in batch_indices(encoded, batch_size, shuffle, seed, rank, world_size, buckets):
+        yield make_batch(encoded, index)
+
+
+def batch_indices(
+    encoded: dict[str, Any],
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    rank: int = 0,
+    world_size: int = 1,
+    buckets: int = 0,
+) -> list[np.ndarray]:
+    """The example rows of each of this rank's batches (see `iter_batches`)."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(encoded["n"]) if shuffle else np.arange(encoded["n"])
     per_rank = len(order) // world_size if world_size > 1 else len(order)
     shard = order[rank::world_size][:per_rank]
-    for start in range(0, len(shard), batch_size):
-        yield make_batch(encoded, shard[start : start + batch_size])
+    batches = [shard[start : start + batch_size] for start in range(0, len(shard), batch_size)]
+    if shuffle and buckets > 1 and "length" in encoded:
+        batches = bucketed_order(shard, encoded["length"], batch_size, buckets, rng)
+    return batches
+
+
+def bucketed_order(
+    shard: np.ndarray, length: np.ndarray, batch_size: int, buckets: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """Length-bucketed batches of the shuffled rows `shard`, in a shuffled order.
+
+    Each run of `buckets * batch_size` rows is sorted by history length and cut into
+    batches, so a batch holds histories of similar length (less padding), while which
+    rows meet in a run still changes every epoch. The batch count is unchanged.
+    """
+    batches: list[np.ndarray] = []
+    chunk = buckets * batch_size
+    for start in range(0, len(shard), chunk):
+        rows = shard[start : start + chunk]
+        rows = rows[np.argsort(length[rows], kind="stable")]
+        batches += [rows[i : i + batch_size] for i in range(0, len(rows), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def padding_share(length: np.ndarray, batches: Sequence[np.ndarray]) -> float:
+    """The share of history slots that are padding when each batch is cut to its longest history."""
+    used = sum(int(length[b].sum()) for b in batches)
+    slots = sum(int(length[b].max(initial=0)) * len(b) for b in batches)
+    return 1.0 - used / slots if slots else 0.0
 
 
 def _left_padded(rows: list[list[int]], width: int) -> np.ndarray:

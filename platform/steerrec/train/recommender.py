@@ -6,7 +6,7 @@
 The driver reads the catalog and the mixture's examples, encodes them for the model
 (embedding preferences and items once for Mender-Emb) and puts them in the object
 store; each worker runs steerrec.train.loop on its shard. The run folder then gets the
-best epoch's model (see steerrec.train.run_folder for the files).
+best epoch's model (`write_run_folder`; steerrec.run_folder documents the files).
 """
 
 from __future__ import annotations
@@ -199,7 +199,6 @@ def train_recommender(
     Result and metrics.json); `embed` replaces cfg.embedder's model (texts -> [n, d]).
     """
     from steerrec.config import to_dict
-    from steerrec.train.run_folder import write_run_folder
 
     prepared = prepare(cfg, embed)
     out = Path(cfg.out).absolute()
@@ -213,3 +212,43 @@ def train_recommender(
         summary, checkpoint = fit_local(RecommenderTask(prepared, cfg), cfg.loop, out / "checkpoints", report)
     write_run_folder(cfg, prepared, checkpoint, summary)
     return summary
+
+
+def write_run_folder(cfg: RecommenderJobConfig, prepared: Any, checkpoint: Path, summary: dict[str, Any]) -> None:
+    """The best weights of `checkpoint` (steerrec.train.loop) and everything serving needs
+    (steerrec.run_folder documents the files; run.json is written last)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from safetensors.torch import load_model
+
+    from steerrec import run_folder as rf
+    from steerrec.config import dump
+    from steerrec.models import build_model
+    from steerrec.train.loop import BEST
+
+    out = Path(cfg.out)
+    model = build_model(prepared.model, prepared.model_cfg)
+    load_model(model, str(checkpoint / BEST))
+    model.save(out)
+    catalog = prepared.catalog
+    ids = pa.array(catalog.item_ids, pa.string())
+    if catalog.codes.shape[1]:
+        codes = pa.array(catalog.codes.tolist(), pa.list_(pa.int32()))
+        pq.write_table(
+            pa.table({"item_id": ids, "codes": codes}, schema=schema.SEMANTIC_IDS), out / rf.SEMANTIC_IDS_FILE
+        )
+    pq.write_table(pa.table({"item_id": ids, "title": pa.array(catalog.titles, pa.string())}), out / rf.ITEMS_FILE)
+    if prepared.item_emb is not None:
+        from steerrec.benchmark.embed import vectors_to_arrow
+
+        table = pa.table({"item_id": ids, "embedding": vectors_to_arrow(prepared.item_emb)})
+        pq.write_table(table, out / rf.ITEM_EMBEDDINGS_FILE)
+    dump(cfg, out / rf.JOB_FILE)
+    rf.write_json(out / rf.METRICS_FILE, summary)
+    inputs = {"data": rf.describe_input(cfg.data), "benchmark": rf.describe_input(cfg.benchmark)}
+    if cfg.semantic_ids:
+        inputs["semantic_ids"] = rf.describe_input(cfg.semantic_ids, manifest=False)
+    details = {"model": prepared.model, "mixture": cfg.mixture, "best_epoch": summary["best_epoch"]}
+    info = rf.new_run_info("recommender", cfg.loop.seed, inputs, **details, best_valid=summary["best"])
+    rf.write_run_info(out, info)
+    logger.info("run folder %s: %s, best epoch %d", out, prepared.model, summary["best_epoch"])

@@ -11,7 +11,6 @@ metrics.json (one row per epoch) and run.json. Item embeddings come from a Parqu
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import tempfile
@@ -28,7 +27,7 @@ from steerrec.train.loop import RayScaling, fit_ray
 
 logger = logging.getLogger(__name__)
 
-RQVAE_DIR, QUALITY_FILE = "rqvae", "quality.json"
+RQVAE_DIR = "rqvae"
 
 
 @dataclass
@@ -123,8 +122,8 @@ def _train_fn(config: dict[str, Any]) -> dict[str, Any]:
 
 def train_semantic_ids(cfg: SemanticIdJobConfig) -> dict[str, Any]:
     """Run the job and write the ids folder; returns the quality report."""
+    from steerrec import run_folder as rf
     from steerrec.ids.semantic_ids import semantic_ids_table
-    from steerrec.train.run_folder import describe_input, run_metadata
 
     ids, embeddings = load_embeddings(cfg)
     rqvae = {"input_dim": int(embeddings.shape[1])} | dict(cfg.rqvae)
@@ -148,18 +147,18 @@ def train_semantic_ids(cfg: SemanticIdJobConfig) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     pq.write_table(semantic_ids_table(ids, found["codes"]), out / schema.SEMANTIC_IDS_FILE)
-    (out / QUALITY_FILE).write_text(json.dumps(found["quality"], indent=2))
-    (out / "metrics.json").write_text(json.dumps(found["epochs"], indent=2))
-    inputs = {"data": describe_input(cfg.data)}
+    rf.write_json(out / rf.QUALITY_FILE, found["quality"])
+    rf.write_json(out / rf.METRICS_FILE, found["epochs"])
+    inputs = {"data": rf.describe_input(cfg.data)}
     if cfg.embeddings:
-        inputs["embeddings"] = describe_input(cfg.embeddings, manifest=False)
-    info = run_metadata(
+        inputs["embeddings"] = rf.describe_input(cfg.embeddings, manifest=False)
+    info = rf.new_run_info(
         "semantic_ids",
         int(rqvae.get("seed", 0)),
         inputs,
         rqvae=rqvae,
         embedder=None if cfg.embeddings else cfg.embedder.model,
     )
-    (out / "run.json").write_text(json.dumps(info, indent=2))
+    rf.write_run_info(out, info)
     logger.info("semantic IDs for %d items in %s: %s", len(ids), out, found["quality"])
     return found["quality"]
