@@ -8,7 +8,8 @@ AdamW steps (DDP under Ray, gradient accumulation), validation each epoch, early
 on `monitor` with `patience`, a checkpoint per epoch (model.safetensors, best.safetensors,
 optimizer.safetensors + optimizer.json, state.json, and the task's own files) reported
 with the epoch's metrics, and resumption from the latest checkpoint after a worker failure.
-No pickle anywhere: tensors go to safetensors, everything else to JSON.
+No pickle anywhere: tensors go to safetensors, everything else to JSON (train/checkpoint.py).
+The sessions and fit_ray live in train/sessions.py; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -21,14 +22,47 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from steerrec.train.checkpoint import (
+    BEST,
+    OPTIM,
+    OPTIM_META,
+    STATE,
+    WEIGHTS,
+    load_optimizer,
+    load_weights,
+    save_optimizer,
+    save_weights,
+    unwrap,
+)
+from steerrec.train.sessions import LocalSession, RayScaling, RaySession, fit_ray
+
 logger = logging.getLogger(__name__)
 
-WEIGHTS, BEST, STATE = "model.safetensors", "best.safetensors", "state.json"
-OPTIM, OPTIM_META = "optimizer.safetensors", "optimizer.json"
+__all__ = [
+    "BEST",
+    "OPTIM",
+    "OPTIM_META",
+    "STATE",
+    "WEIGHTS",
+    "LocalSession",
+    "LoopConfig",
+    "RayScaling",
+    "RaySession",
+    "Task",
+    "fit_local",
+    "fit_ray",
+    "load_optimizer",
+    "load_weights",
+    "make_train_fn",
+    "run_loop",
+    "save_optimizer",
+    "save_weights",
+    "unwrap",
+]
 
 
 @dataclass
@@ -82,111 +116,6 @@ class Task(Protocol):
         ...
 
 
-@dataclass
-class LocalSession:
-    """A single process: reports go to `report_fn`, checkpoints to `checkpoint_root`."""
-
-    checkpoint_root: Path
-    report_fn: Callable[[dict[str, Any]], None] | None = None
-    resume_from: Path | None = None
-    rank: int = 0
-    world_size: int = 1
-    device: str = "cpu"  # where `prepare` puts the model ("cuda" for a GPU)
-    latest: Path | None = field(default=None, init=False)
-
-    def checkpoint(self) -> Path | None:
-        return self.resume_from
-
-    def report(self, metrics: dict[str, Any], directory: Path | None) -> None:
-        if directory is not None:
-            target = self.checkpoint_root / f"checkpoint_{metrics['epoch']:04d}"
-            shutil.copytree(directory, target, dirs_exist_ok=True)
-            self.latest = target
-        if self.report_fn is not None:
-            self.report_fn(metrics)
-
-    def prepare(self, model: Any) -> Any:
-        return model.to(self.device)
-
-
-class RaySession:
-    """Reports (metrics, checkpoint folder) through a Ray report function.
-
-    RaySession() inside a Ray Train worker: ray.train.report / get_checkpoint, the model
-    placed and wrapped in DDP by ray.train.torch.prepare_model. In a Ray Tune trial the
-    trainable passes Tune's own: RaySession(tune.report, tune.Checkpoint, tune.get_checkpoint())
-    (one process, no DDP; the library never imports ray.tune).
-    """
-
-    def __init__(
-        self,
-        report: Callable[..., None] | None = None,
-        checkpoint_cls: Any = None,
-        restored: Any = None,
-        use_gpu: bool = False,
-    ) -> None:
-        import ray.train
-
-        self._train = report is None
-        if self._train:
-            ctx = ray.train.get_context()
-            self.rank, self.world_size = ctx.get_world_rank(), ctx.get_world_size()
-            report, checkpoint_cls, restored = ray.train.report, ray.train.Checkpoint, ray.train.get_checkpoint()
-        else:
-            self.rank, self.world_size = 0, 1
-        self._report, self._checkpoint_cls = report, checkpoint_cls or ray.train.Checkpoint
-        self._restored, self._use_gpu = restored, use_gpu
-        self._tmp = Path(tempfile.mkdtemp(prefix="steerrec-restore-"))
-
-    def checkpoint(self) -> Path | None:
-        if self._restored is None:
-            return None
-        return Path(self._restored.to_directory(str(self._tmp)))
-
-    def report(self, metrics: dict[str, Any], directory: Path | None) -> None:
-        checkpoint = self._checkpoint_cls.from_directory(str(directory)) if directory is not None else None
-        self._report(metrics, checkpoint=checkpoint)
-
-    def prepare(self, model: Any) -> Any:
-        if not self._train:
-            return model.to("cuda" if self._use_gpu else "cpu")
-        import ray.train.torch
-
-        return ray.train.torch.prepare_model(model)
-
-
-def unwrap(model: Any) -> Any:
-    return model.module if hasattr(model, "module") else model
-
-
-def save_optimizer(optimizer: Any, directory: Path) -> None:
-    """Optimizer state as safetensors (tensors) + JSON (param groups, scalars)."""
-    import torch
-    from safetensors.torch import save_file
-
-    state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for pid, values in state["state"].items():
-        for name, value in values.items():
-            if torch.is_tensor(value):
-                tensors[f"{pid}/{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{pid}/{name}"] = value
-    save_file(tensors, str(directory / OPTIM))
-    (directory / OPTIM_META).write_text(json.dumps({"param_groups": state["param_groups"], "scalars": scalars}))
-
-
-def load_optimizer(optimizer: Any, directory: Path) -> None:
-    from safetensors.torch import load_file
-
-    meta = json.loads((directory / OPTIM_META).read_text())
-    state: dict[int, dict[str, Any]] = {}
-    for key, value in list(load_file(str(directory / OPTIM)).items()) + list(meta["scalars"].items()):
-        pid, name = key.split("/", 1)
-        state.setdefault(int(pid), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
 def _maybe_fail(cfg: LoopConfig, epoch: int, rank: int) -> None:
     if cfg.fail_at_epoch == epoch and rank == 0 and not Path(cfg.fail_marker).exists():
         Path(cfg.fail_marker).write_text(f"failed at the start of epoch {epoch}\n")
@@ -205,31 +134,6 @@ def _all_reduce(sums: dict[str, float], world_size: int) -> dict[str, float]:
     values = torch.tensor([float(sums[n]) for n in names], dtype=torch.float64)
     dist.all_reduce(values)
     return dict(zip(names, values.tolist()))
-
-
-def save_weights(model: Any, path: Path, trainable_only: bool = False) -> None:
-    """The model's weights as safetensors; trainable_only: just the parameters being trained."""
-    from safetensors.torch import save_file, save_model
-
-    if not trainable_only:
-        save_model(unwrap(model), str(path))
-        return
-    named = unwrap(model).named_parameters()
-    save_file({n: p.detach().cpu().contiguous() for n, p in named if p.requires_grad}, str(path))
-
-
-def load_weights(model: Any, path: Path, trainable_only: bool = False) -> None:
-    """Load `save_weights`'s file; a trainable-only file must hold every trainable parameter."""
-    from safetensors.torch import load_file, load_model
-
-    if not trainable_only:
-        load_model(model, str(path))
-        return
-    missing, unexpected = model.load_state_dict(load_file(str(path)), strict=False)
-    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    lost = sorted(trainable & set(missing))
-    if unexpected or lost:
-        raise ValueError(f"{path}: unexpected weights {sorted(unexpected)[:5]}, missing trainable weights {lost[:5]}")
 
 
 def _with_last(items: Iterable[Any]) -> Iterator[tuple[Any, bool]]:
@@ -398,48 +302,3 @@ def make_train_fn(build_task: Callable[[dict[str, Any]], Task]) -> Callable[[dic
         return run_loop(build_task(config), cfg, RaySession())
 
     return train_loop_per_worker
-
-
-@dataclass
-class RayScaling:
-    num_workers: int = 1
-    use_gpu: bool = False
-    cpus_per_worker: int = 1
-    max_failures: int = 1  # worker failures to recover from (from the latest checkpoint)
-
-    def __post_init__(self) -> None:
-        if self.num_workers < 1 or self.cpus_per_worker < 1 or self.max_failures < 0:
-            raise ValueError(f"scaling: num_workers and cpus_per_worker must be >= 1, max_failures >= 0; got {self}")
-
-
-def fit_ray(
-    train_fn: Callable, config: dict[str, Any], scaling: RayScaling, storage_path: str, name: str, keep: int = 2
-) -> Any:
-    """Run `train_fn` in a TorchTrainer (gloo on CPU, nccl on GPU); returns the Result.
-
-    A rerun with the same storage_path and name resumes from that run's latest checkpoint
-    (Ray Train restores its checkpoint manager from storage); `keep` checkpoints are kept.
-    """
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
-
-    resources = {"CPU": scaling.cpus_per_worker} | ({"GPU": 1} if scaling.use_gpu else {})
-    trainer = TorchTrainer(
-        train_fn,
-        train_loop_config=config,
-        torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
-        scaling_config=ScalingConfig(
-            num_workers=scaling.num_workers, use_gpu=scaling.use_gpu, resources_per_worker=resources
-        ),
-        run_config=RunConfig(
-            storage_path=storage_path,
-            name=name,
-            failure_config=FailureConfig(max_failures=scaling.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=keep),
-        ),
-    )
-    result = trainer.fit()
-    if result.error is not None:
-        raise RuntimeError(f"training run {name!r} failed: {result.error}") from result.error
-    return result
