@@ -27,6 +27,7 @@ from pathlib import Path
 
 from steerrec.alignment.data import AlignmentDataConfig
 from steerrec.alignment.evaluate import evaluate_run, plot, results_table
+from steerrec.alignment.losses import LossConfig
 from steerrec.alignment.model import ModelConfig
 from steerrec.alignment.train import AlignConfig, align, train_sft
 from steerrec.logging_utils import setup_logging
@@ -152,7 +153,7 @@ def main() -> None:
                 **base.__dict__,
                 "out": str(work / loss),
                 "sft_run": sft.out,
-                "loss": loss,
+                "loss": LossConfig(name=loss),
                 "lr": preset["align_lr"],
                 "max_train": args.align_examples,
             }
@@ -211,17 +212,18 @@ def sweep(base: AlignConfig, sft_run: str, work: Path, args, lr: float) -> str:
         **{
             **base.__dict__,
             "sft_run": sft_run,
-            "loss": "recpo",
+            "loss": LossConfig(name="recpo"),
             "lr": lr,
             "max_valid": args.valid,
             "epochs": 2,
             "max_train": args.sweep_examples,
         }
     )
-    space = {"lam": tune.grid_search([0.5, 2.0]), "beta": tune.grid_search([0.1, 1.0])}
+    space = {"loss.recpo.lam": tune.grid_search([0.5, 2.0]), "loss.recpo.beta": tune.grid_search([0.1, 1.0])}
     start = time.perf_counter()
     results = run_sweep(cfg, space, work / "sweeps", "recpo_lam_beta", cpus_per_trial=1, max_concurrent=1)
-    table = summarise(results, ["beta", "lam"], work / "sweep_lam_beta.png", group="beta")
+    params = ["loss.recpo.beta", "loss.recpo.lam"]
+    table = summarise(results, params, work / "sweep_lam_beta.png", group="loss.recpo.beta")
     ray.shutdown()
     return f"RecPO sweep (ratio margin), {time.perf_counter() - start:.0f} s\n\n{table}"
 

@@ -4,7 +4,7 @@
         --data /abs/data/ml100k --out /abs/runs/sft model.source=hf model.name=Qwen/Qwen2-7B use_gpu=true
 
 A tiny model trained from scratch (CPU): `full_finetune=true lr=1e-3`. Trailing key=value
-pairs override AlignConfig (steerrec.alignment.train); `--config` reads a YAML first. The
+pairs override AlignConfig (steerrec.alignment.config); `--config` reads a YAML first. The
 run folder is written on worker 0 (local path or shared mount); a rerun resumes from its
 last checkpoint. `--eval-users N` evaluates on the test users afterwards (results.json).
 """

@@ -1,26 +1,30 @@
 """What the alignment sweeps share: the Tune trainable, ASHA, restore, the table and plot.
 
-The trainable is the library's `align` (steerrec.alignment.train), given Tune's report:
-each epoch reports valid HR@1 and a checkpoint, ASHA stops weak trials on valid_hr1, and
-an interrupted sweep resumes (`Tuner.restore`) when its experiment folder exists.
+The trainable is the library's `steerrec.alignment.sweep.trial`, given Tune's report,
+Checkpoint, get_checkpoint and get_context (a functools.partial, pickled by reference: no
+pickling of this script by value): each epoch reports valid HR@1 and a checkpoint, ASHA
+stops weak trials on valid_hr1, and an interrupted sweep resumes (`Tuner.restore`) when
+its experiment folder exists. A sweep's space maps dotted AlignConfig keys
+("loss.recpo.lam") to tune.grid_search values.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from ray.tune.schedulers import ASHAScheduler
 
 from ray import tune
+from steerrec.alignment.config import AlignConfig
 from steerrec.alignment.evaluate import results_table
-from steerrec.alignment.train import AlignConfig, align
-from steerrec.config import from_dict, load, to_dict
+from steerrec.alignment.sweep import trial
+from steerrec.config import load, to_dict
 from steerrec.logging_utils import setup_logging
 
 logger = logging.getLogger(__name__)
@@ -49,21 +53,15 @@ def sweep_config(args: argparse.Namespace, **fixed: Any) -> AlignConfig:
     return load(AlignConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
 
 
-def _report(metrics: dict[str, Any]) -> None:
-    metrics = dict(metrics)
-    path = metrics.pop("checkpoint", None)
-    numbers = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
-    tune.report(numbers, checkpoint=tune.Checkpoint.from_directory(path) if path else None)
-
-
-def trainable(config: dict[str, Any]) -> None:
-    """One trial: the base AlignConfig with this trial's values, its own run folder."""
-    base = {k: v for k, v in config["base"].items()}
-    base.update({k: v for k, v in config.items() if k not in ("base", "runs")})
-    base["out"] = os.path.join(config["runs"], tune.get_context().get_trial_name())
-    cfg = from_dict(AlignConfig, base, "sweep")
-    checkpoint = tune.get_checkpoint()
-    align(cfg, _report, checkpoint.to_directory() if checkpoint else None)
+def trainable() -> Any:
+    """The library's trial bound to Tune's functions (the library itself never imports ray.tune)."""
+    return functools.partial(
+        trial,
+        report=tune.report,
+        checkpoint_cls=tune.Checkpoint,
+        get_checkpoint=tune.get_checkpoint,
+        get_context=tune.get_context,
+    )
 
 
 def run_sweep(
@@ -75,13 +73,10 @@ def run_sweep(
     max_concurrent: int = 2,
     grace_period: int = 1,
 ) -> Any:
-    """Grid `space` (AlignConfig field -> tune.grid_search) over `cfg` with ASHA; resumable."""
-    from ray import cloudpickle
-
-    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tune/ on sys.path
+    """Grid `space` (dotted AlignConfig key -> tune.grid_search) over `cfg` with ASHA; resumable."""
     storage = Path(storage).absolute()
     path = storage / name
-    fn = tune.with_resources(trainable, {"cpu": cpus_per_trial})
+    fn = tune.with_resources(trainable(), {"cpu": cpus_per_trial})
     if tune.Tuner.can_restore(str(path)):
         logger.info("restoring the sweep at %s", path)
         tuner = tune.Tuner.restore(str(path), trainable=fn, resume_errored=True)
@@ -98,7 +93,11 @@ def run_sweep(
             tune_config=tune.TuneConfig(
                 metric=METRIC, mode="max", scheduler=asha, max_concurrent_trials=max_concurrent
             ),
-            run_config=tune.RunConfig(name=name, storage_path=str(storage)),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=str(storage),
+                failure_config=tune.FailureConfig(max_failures=cfg.max_failures),  # a trial resumes its checkpoint
+            ),
         )
     return tuner.fit()
 

@@ -3,8 +3,10 @@
     ray job submit --working-dir . -- python tune/sweep_beta.py \
         --sft-run /abs/runs/sft --data /abs/data/ml100k --storage /abs/sweeps epochs=3 lr=1e-3
 
-Trailing key=value pairs override AlignConfig (steerrec.alignment.train). Rerunning the
-same command resumes an interrupted sweep. Prints the results table; writes a PNG plot.
+Each loss keeps its beta in its own section (loss.<name>.beta), so each loss is one
+experiment (<name>-<loss>) gridding its loss.<loss>.beta. Trailing key=value pairs override
+AlignConfig (steerrec.alignment.config). Rerunning the same command resumes an interrupted
+sweep. Prints one results table per loss; writes a PNG plot per loss.
 """
 
 from __future__ import annotations
@@ -22,10 +24,14 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--losses", nargs="+", default=["dpo", "sdpo", "recpo"])
     parser.add_argument("--betas", type=float, nargs="+", default=[0.1, 0.5, 1.0, 2.0])
     args = parser.parse_args(argv)
-    cfg = sweep_config(args)
-    space = {"loss": tune.grid_search(args.losses), "beta": tune.grid_search(args.betas)}
-    results = run_sweep(cfg, space, args.storage, args.name, args.cpus_per_trial, args.max_concurrent)
-    table = summarise(results, ["loss", "beta"], Path(args.storage) / f"{args.name}.png", group="loss")
+    tables = []
+    for loss in args.losses:
+        cfg = sweep_config(args, **{"loss.name": loss})
+        key, name = f"loss.{loss}.beta", f"{args.name}-{loss}"
+        space = {key: tune.grid_search(args.betas)}
+        results = run_sweep(cfg, space, args.storage, name, args.cpus_per_trial, args.max_concurrent)
+        tables.append(f"{loss}\n\n" + summarise(results, [key], Path(args.storage) / f"{name}.png"))
+    table = "\n\n".join(tables)
     print(table)
     return table
 

@@ -3,7 +3,7 @@
     ray job submit --working-dir . -- python tune/sweep_recpo_margin.py \
         --sft-run /abs/runs/sft --data /abs/data/ml100k --storage /abs/sweeps epochs=3 lr=1e-3
 
-Trailing key=value pairs override AlignConfig (steerrec.alignment.train). Rerunning the
+Trailing key=value pairs override AlignConfig (steerrec.alignment.config). Rerunning the
 same command resumes an interrupted sweep. Prints the results table; writes a PNG plot.
 """
 
@@ -22,10 +22,11 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--lams", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0])
     parser.add_argument("--margins", nargs="+", default=["ratio", "difference", "log_ratio"])
     args = parser.parse_args(argv)
-    cfg = sweep_config(args, loss="recpo")
-    space = {"lam": tune.grid_search(args.lams), "margin": tune.grid_search(args.margins)}
+    cfg = sweep_config(args, **{"loss.name": "recpo"})
+    space = {"loss.recpo.lam": tune.grid_search(args.lams), "loss.recpo.margin": tune.grid_search(args.margins)}
     results = run_sweep(cfg, space, args.storage, args.name, args.cpus_per_trial, args.max_concurrent)
-    table = summarise(results, ["margin", "lam"], Path(args.storage) / f"{args.name}.png", group="margin")
+    plot = Path(args.storage) / f"{args.name}.png"
+    table = summarise(results, ["loss.recpo.margin", "loss.recpo.lam"], plot, group="loss.recpo.margin")
     print(table)
     return table
 

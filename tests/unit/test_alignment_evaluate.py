@@ -68,11 +68,18 @@ def test_table_and_plot(tmp_path):
 
 
 def test_align_config_names_bad_fields():
-    from steerrec.alignment.train import AlignConfig
+    from steerrec.alignment.config import AlignConfig
+    from steerrec.config import ConfigError, load
 
-    with pytest.raises(ValueError, match="loss must be one of"):
-        AlignConfig(loss="sft")
-    with pytest.raises(ValueError, match="margin must be one of"):
-        AlignConfig(margin="sqrt")
-    with pytest.raises(ValueError, match="beta must be > 0"):
-        AlignConfig(beta=0)
+    with pytest.raises(ValueError, match="loss.name must be one of"):
+        load(AlignConfig, None, ["loss.name=sft"])
+    with pytest.raises(ValueError, match="loss.recpo.margin must be one of"):
+        load(AlignConfig, None, ["loss.recpo.margin=sqrt"])
+    with pytest.raises(ValueError, match="loss.dpo.beta must be > 0"):
+        load(AlignConfig, None, ["loss.dpo.beta=0"])
+    with pytest.raises(ConfigError, match="loss.recpo.gamma"):
+        load(AlignConfig, None, ["loss.recpo.gamma=1"])  # gamma is SimPO's
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        AlignConfig(lr=0)
+    cfg = load(AlignConfig, None, ["loss.name=simpo", "loss.simpo.gamma=1.5", "lr=1e-3"])
+    assert cfg.loss.section.gamma == 1.5 and cfg.lr == 1e-3

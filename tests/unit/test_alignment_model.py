@@ -122,28 +122,51 @@ def test_every_lora_parameter_changes_and_base_stays(tok):
 
 
 def test_loss_registry_wiring():
+    """One registry: per loss the function, its config section and the inputs it reads."""
+    from steerrec.alignment.losses import PREFERENCE_LOSSES, LossConfig, RecPOConfig, loss_spec
+
     assert set(LOSSES) == {"sft", "dpo", "sdpo", "simpo", "recpo"}
+    assert set(PREFERENCE_LOSSES) == set(LOSSES) - {"sft"}
     with pytest.raises(KeyError, match="known: dpo, recpo, sdpo, sft, simpo"):
         get_loss("ipo")
-    from steerrec.alignment.train import LOSS_INPUTS, preference_loss
-
-    assert set(LOSS_INPUTS) == set(LOSSES) - {"sft"}
+    assert get_loss("recpo") is loss_spec("recpo").fn and loss_spec("dpo").max_negatives == 1
+    assert loss_spec("simpo").inputs == ("mean",) and not loss_spec("simpo").needs_reference
     s = torch.tensor([[-1.0, -2.0, -3.0]])
     r = torch.tensor([[-1.5, -1.5, -1.5]])
     scores = torch.tensor([[4.0, 2.0, 3.0]])
-    for name in LOSS_INPUTS:
-        k = 2 if name == "dpo" else 3  # DPO takes one rejected item
-        out = preference_loss(
-            name, s[:, :k], s[:, :k] / 2, r[:, :k], scores[:, :k], beta=1.0, lam=1.0, margin="ratio", gamma=0.5
-        )
+
+    def inputs(k):
+        return {"policy": s[:, :k], "mean": s[:, :k] / 2, "reference": r[:, :k], "scores": scores[:, :k]}
+
+    for name in PREFERENCE_LOSSES:
+        out = LossConfig(name=name)(inputs(2 if name == "dpo" else 3))  # DPO takes one rejected item
         assert torch.isfinite(out.loss) and out.chosen_rewards.shape == (1,)
     # column 0 is the preferred item: DPO by hand, beta 1, r_w = -1 + 1.5, r_l = -2 + 1.5
-    dpo = preference_loss("dpo", s[:, :2], s[:, :2], r[:, :2], scores[:, :2], 1.0, 1.0, "ratio", 0.5)
-    assert float(dpo.loss) == pytest.approx(0.3132616875)
+    assert float(LossConfig(name="dpo")(inputs(2)).loss) == pytest.approx(0.3132616875)
     # RecPO with lam = 0 is S-DPO
-    a = preference_loss("recpo", s, s, r, scores, beta=1.0, lam=0.0, margin="ratio", gamma=0.5)
-    b = preference_loss("sdpo", s, s, r, scores, beta=1.0, lam=0.0, margin="ratio", gamma=0.5)
+    a = LossConfig(name="recpo", recpo=RecPOConfig(beta=1.0, lam=0.0))(inputs(3))
+    b = LossConfig(name="sdpo")(inputs(3))
     assert float(a.loss) == pytest.approx(float(b.loss))
+    # each loss reads its own section: SimPO's gamma moves SimPO only
+    simpo = LossConfig(name="simpo")
+    before = float(simpo(inputs(3)).loss)
+    simpo.simpo.gamma = 2.0
+    assert float(simpo(inputs(3)).loss) > before
+
+
+def test_loss_configs_name_the_field_and_value():
+    from steerrec.alignment.losses import DPOConfig, LossConfig, RecPOConfig, SimPOConfig
+
+    with pytest.raises(ValueError, match=r"loss.name must be one of .* got 'sft'"):
+        LossConfig(name="sft")
+    with pytest.raises(ValueError, match="loss.dpo.beta must be > 0, got 0"):
+        DPOConfig(beta=0)
+    with pytest.raises(ValueError, match="loss.simpo.gamma must be >= 0, got -1"):
+        SimPOConfig(gamma=-1)
+    with pytest.raises(ValueError, match="loss.recpo.margin must be one of .* got 'sqrt'"):
+        RecPOConfig(margin="sqrt")
+    with pytest.raises(ValueError, match="loss.recpo.lam must be >= 0, got -0.5"):
+        RecPOConfig(lam=-0.5)
 
 
 def test_generate_titles_batched_equals_single(tok):

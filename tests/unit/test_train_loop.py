@@ -80,3 +80,67 @@ def test_config_checks_name_the_field():
         LoopConfig(epochs=0)
     with pytest.raises(ValueError, match="fail_marker"):
         LoopConfig(fail_at_epoch=2)
+
+
+class SplitTask(ToyTask):
+    """ToyTask in `n` batches per epoch, a frozen extra layer, and metrics with each loss."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
+
+    def build_model(self):
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(torch.nn.Linear(1, 1), torch.nn.Linear(1, 1))
+        model[1].requires_grad_(False)  # a frozen "base"
+        return model
+
+    def train_batches(self, epoch, rank, world_size):
+        size = 32 // self.n
+        return [{"x": self.x[i : i + size]} for i in range(0, 32, size)]
+
+    def loss(self, model, batch):
+        loss = super().loss(model, batch)
+        return loss, {"examples": len(batch["x"]), "twice": 2 * float(loss.detach())}
+
+    def validate(self, model, rank, world_size):
+        return {"ndcg@10": -float(ToyTask.loss(self, model, {"x": self.x})) * 32, "count": 32.0}
+
+
+def test_gradient_accumulation_equals_the_larger_batch(tmp_path):
+    big, _ = fit_local(SplitTask(2), LoopConfig(epochs=2, progress=False, lr=0.05, grad_clip=0), tmp_path / "a")
+    accum, latest = fit_local(
+        SplitTask(4), LoopConfig(epochs=2, progress=False, lr=0.05, grad_clip=0, grad_accum=2), tmp_path / "b"
+    )
+    row = accum["history"][-1]
+    assert row["steps"] == 2 and row["train_examples"] == 32 and row["twice"] == pytest.approx(2 * row["train_loss"])
+    from safetensors.torch import load_file
+
+    a, b = (
+        load_file(str(tmp_path / "a" / "checkpoint_0002" / "model.safetensors")),
+        load_file(str(latest / "model.safetensors")),
+    )
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_trainable_only_checkpoints_hold_the_trained_parameters_and_resume(tmp_path):
+    from safetensors.torch import load_file
+
+    cfg = LoopConfig(epochs=1, progress=False, lr=0.05, trainable_only=True, monitor="")
+    first, latest = fit_local(SplitTask(4), cfg, tmp_path / "a")
+    assert sorted(load_file(str(latest / "model.safetensors"))) == ["0.bias", "0.weight"]
+    assert first["best_epoch"] == 1 and "best_" not in " ".join(first["history"][0])  # no monitor: last is best
+    cfg.epochs = 2
+    second = run_loop(SplitTask(4), cfg, LocalSession(tmp_path / "b", resume_from=latest))
+    assert second["start_epoch"] == 2 and second["best_epoch"] == 2
+
+
+def test_a_trainable_only_checkpoint_missing_a_trained_weight_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    from steerrec.train.loop import load_weights
+
+    model = SplitTask(1).build_model()
+    save_file({"0.weight": torch.zeros(1, 1)}, str(tmp_path / "w.safetensors"))
+    with pytest.raises(ValueError, match=r"w.safetensors: .*missing trainable weights \['0.bias'\]"):
+        load_weights(model, tmp_path / "w.safetensors", trainable_only=True)

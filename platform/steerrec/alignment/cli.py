@@ -1,8 +1,8 @@
 """What jobs/train_sft.py and jobs/align.py share: their common flags and their body.
 
 Both read an AlignConfig from `--config`, then the job's own flags, then trailing
-key=value overrides (steerrec.config.load), fit on Ray Train into `--out` (a rerun resumes
-from its last checkpoint) and, with `--eval-users N`, evaluate on the test users.
+key=value overrides (steerrec.config.load), fit on Ray Train into `--out` (a rerun with the
+same name and storage resumes from its last checkpoint) and, with `--eval-users N`, evaluate on the test users.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from steerrec.alignment.config import AlignConfig
 from steerrec.alignment.evaluate import evaluate_run
-from steerrec.alignment.train import AlignConfig
 from steerrec.config import load
 from steerrec.logging_utils import setup_logging
 

@@ -162,10 +162,10 @@ def evaluate(
 
 def eval_examples(cfg, n_users: int = 200, seed: int = 0) -> tuple[list[Example], dict[str, list[Example]]]:
     """(test examples, probes) of `cfg`'s data for up to `n_users` sampled users each."""
-    from steerrec.alignment import runs
+    from steerrec.alignment import examples
     from steerrec.data import io, schema
 
-    test = runs.load_examples(cfg)["test"]
+    test = examples.load_examples(cfg)["test"]
     if n_users and len(test) > n_users:
         test = [test[i] for i in sorted(np.random.default_rng(seed).choice(len(test), n_users, replace=False))]
     inter = io.read_table(f"{cfg.data}/{schema.INTERACTIONS_FILE}", ["user_id", "item_id", "rating"]).to_pandas()
@@ -180,17 +180,16 @@ def evaluate_run(run: str | Path, n_users: int = 200, seed: int = 0) -> dict[str
     """Evaluate a finished run folder on the test examples of up to `n_users` sampled users,
     probes on up to `n_users` sampled users, of the data it was trained on; writes
     results.json into the run folder."""
-    import json
-
     from steerrec.alignment import runs
-    from steerrec.alignment.train import AlignConfig
+    from steerrec.alignment.config import AlignConfig
     from steerrec.config import load
+    from steerrec.run_folder import CONFIG_FILE, RESULTS_FILE, require_file, write_json
 
-    cfg = load(AlignConfig, Path(run) / runs.CONFIG_FILE)
+    cfg = load(AlignConfig, require_file(run, CONFIG_FILE))
     test, probes = eval_examples(cfg, n_users, seed)
     model, tokenizer = runs.load_run(run)
     result = evaluate(model, tokenizer, test, probes, cfg.max_new_tokens)
-    (Path(run) / "results.json").write_text(json.dumps(result, indent=1))
+    write_json(Path(run) / RESULTS_FILE, result)
     return result
 
 

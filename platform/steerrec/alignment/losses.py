@@ -18,17 +18,19 @@ values, which synchronises with a GPU once per call).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from steerrec.alignment.loss_configs import MARGIN_FORMS, DPOConfig, RecPOConfig, SDPOConfig, SimPOConfig
+
 logger = logging.getLogger(__name__)
 
-MARGIN_FORMS = ("ratio", "difference", "log_ratio")
 UNRATED_RATING = 3.0  # rating given to sampled negatives the user never rated (RecPO)
 UNRATED_STEPS_AHEAD = 10  # and how far in the future they are taken to lie
 
@@ -230,18 +232,76 @@ def _any(flags: Any) -> bool:
     return bool(flags.any()) if hasattr(flags, "any") else bool(flags)
 
 
-LOSSES: dict[str, Callable[..., LossOutput]] = {
-    "sft": sft_loss,
-    "dpo": dpo_loss,
-    "sdpo": sdpo_loss,
-    "simpo": simpo_loss,
-    "recpo": recpo_loss,
+@dataclass(frozen=True)
+class LossSpec:
+    """One registered loss: its function, its config section and the inputs it reads.
+
+    `inputs` name [B, 1 + K] candidate tensors (column 0 the preferred item), passed as
+    (column 0, columns 1:) pairs in order: "policy" (summed log-probs), "reference" (the
+    reference policy's), "mean" (per-token mean log-probs), "scores" (RecPO preference
+    scores); the config section's fields follow as keywords. SFT reads token log-probs.
+    """
+
+    fn: Callable[..., LossOutput]
+    config: type | None = None
+    inputs: tuple[str, ...] = ()
+    max_negatives: int = 0  # 0: the data's n_negatives; DPO compares one rejected item
+
+    @property
+    def needs_reference(self) -> bool:
+        return "reference" in self.inputs
+
+    def __call__(self, section: Any, candidates: dict[str, torch.Tensor]) -> LossOutput:
+        """The loss on `candidates` (input name -> [B, 1 + K]) with the section's settings."""
+        args = [t for name in self.inputs for t in (candidates[name][:, 0], candidates[name][:, 1:])]
+        return self.fn(*args, **dataclasses.asdict(section))
+
+
+LOSSES: dict[str, LossSpec] = {
+    "sft": LossSpec(sft_loss),
+    "dpo": LossSpec(dpo_loss, DPOConfig, ("policy", "reference"), max_negatives=1),
+    "sdpo": LossSpec(sdpo_loss, SDPOConfig, ("policy", "reference")),
+    "simpo": LossSpec(simpo_loss, SimPOConfig, ("mean",)),
+    "recpo": LossSpec(recpo_loss, RecPOConfig, ("policy", "reference", "scores")),
 }
+PREFERENCE_LOSSES = tuple(name for name, spec in LOSSES.items() if spec.config is not None)
 
 
-def get_loss(name: str) -> Callable[..., LossOutput]:
-    """The loss registered under `name`; KeyError listing the known names otherwise."""
+def loss_spec(name: str) -> LossSpec:
+    """The registry entry of `name`; KeyError listing the known names otherwise."""
     try:
         return LOSSES[name]
     except KeyError:
         raise KeyError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}") from None
+
+
+def get_loss(name: str) -> Callable[..., LossOutput]:
+    """The loss function registered under `name`; KeyError listing the known names otherwise."""
+    return loss_spec(name).fn
+
+
+@dataclass
+class LossConfig:
+    """Which preference loss alignment trains with, and each loss's own settings."""
+
+    name: str = "recpo"  # dpo | sdpo | simpo | recpo
+    dpo: DPOConfig = field(default_factory=DPOConfig)
+    sdpo: SDPOConfig = field(default_factory=SDPOConfig)
+    simpo: SimPOConfig = field(default_factory=SimPOConfig)
+    recpo: RecPOConfig = field(default_factory=RecPOConfig)
+
+    def __post_init__(self) -> None:
+        if self.name not in PREFERENCE_LOSSES:
+            raise ValueError(f"loss.name must be one of {sorted(PREFERENCE_LOSSES)}, got {self.name!r}")
+
+    @property
+    def spec(self) -> LossSpec:
+        return LOSSES[self.name]
+
+    @property
+    def section(self) -> Any:
+        """The chosen loss's settings, e.g. RecPOConfig for name=recpo."""
+        return getattr(self, self.name)
+
+    def __call__(self, candidates: dict[str, torch.Tensor]) -> LossOutput:
+        return self.spec(self.section, candidates)

@@ -4,10 +4,12 @@
     summary = fit_local(task, LoopConfig(epochs=3))          # same loop, no Ray
 
 A `Task` supplies the model, its batches and its validation; the loop owns the rest:
-AdamW steps (DDP under Ray), validation each epoch, early stopping on `monitor` with
-`patience`, a checkpoint per epoch (model.safetensors, best.safetensors,
-optimizer.safetensors + optimizer.json, state.json) reported with the epoch's metrics,
-and resumption from the latest checkpoint after a worker failure.
+AdamW steps (DDP under Ray, gradient accumulation), validation each epoch, early stopping
+on `monitor` with `patience`, a checkpoint per epoch (model.safetensors, best.safetensors,
+optimizer.safetensors + optimizer.json, state.json, and the task's own files) reported
+with the epoch's metrics, and resumption from the latest checkpoint after a worker failure.
+No pickle anywhere: tensors go to safetensors, everything else to JSON (train/checkpoint.py).
+The sessions and fit_ray live in train/sessions.py; this module re-exports them.
 """
 
 from __future__ import annotations
@@ -18,15 +20,49 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from steerrec.train.checkpoint import (
+    BEST,
+    OPTIM,
+    OPTIM_META,
+    STATE,
+    WEIGHTS,
+    load_optimizer,
+    load_weights,
+    save_optimizer,
+    save_weights,
+    unwrap,
+)
+from steerrec.train.sessions import LocalSession, RayScaling, RaySession, fit_ray
+
 logger = logging.getLogger(__name__)
 
-WEIGHTS, BEST, STATE = "model.safetensors", "best.safetensors", "state.json"
-OPTIM, OPTIM_META = "optimizer.safetensors", "optimizer.json"
+__all__ = [
+    "BEST",
+    "OPTIM",
+    "OPTIM_META",
+    "STATE",
+    "WEIGHTS",
+    "LocalSession",
+    "LoopConfig",
+    "RayScaling",
+    "RaySession",
+    "Task",
+    "fit_local",
+    "fit_ray",
+    "load_optimizer",
+    "load_weights",
+    "make_train_fn",
+    "run_loop",
+    "save_optimizer",
+    "save_weights",
+    "unwrap",
+]
 
 
 @dataclass
@@ -36,10 +72,12 @@ class LoopConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
+    grad_accum: int = 1  # batches whose gradients add up to one optimizer step
     patience: int = 3  # epochs without a better `monitor` before stopping; 0 never stops early
-    monitor: str = "ndcg@10"  # validation metric, higher is better
+    monitor: str = "ndcg@10"  # validation metric, higher is better; "" = none (the best epoch is the last)
     seed: int = 0
-    num_threads: int = 1  # torch threads per worker
+    num_threads: int = 1  # torch threads per worker; 0 = torch's default
+    trainable_only: bool = False  # checkpoints hold only parameters with requires_grad (a LoRA, not its base)
     progress: bool = True  # tqdm over batches on rank 0
     fail_at_epoch: int = 0  # tests only: rank 0 exits once at the start of this epoch (1-based)
     fail_marker: str = ""  # the file that makes the failure happen once
@@ -48,9 +86,11 @@ class LoopConfig:
     fail_delay_s: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "num_threads"):
+        for name in ("epochs", "batch_size", "grad_accum"):
             if getattr(self, name) < 1:
                 raise ValueError(f"loop.{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_threads < 0:
+            raise ValueError(f"loop.num_threads must be >= 0, got {self.num_threads}")
         if self.lr <= 0:
             raise ValueError(f"loop.lr must be > 0, got {self.lr}")
         if self.patience < 0 or self.grad_clip < 0 or self.weight_decay < 0:
@@ -60,98 +100,20 @@ class LoopConfig:
 
 
 class Task(Protocol):
+    """What a trainer supplies. Optional hooks, called when the task defines them:
+    `save_files(directory)` adds files to each checkpoint (e.g. a tokenizer) and
+    `restore_files(directory)` reads them back before `build_model` on resumption."""
+
     def build_model(self) -> Any: ...
     def train_batches(self, epoch: int, rank: int, world_size: int) -> Iterable[dict[str, Any]]: ...
-    def loss(self, model: Any, batch: dict[str, Any]) -> Any: ...
+    def loss(self, model: Any, batch: dict[str, Any]) -> Any:
+        """The batch's loss, or (loss, metrics): floats averaged over the epoch's batches,
+        except "examples", which is summed over batches and ranks (train_examples, examples_per_s)."""
+        ...
+
     def validate(self, model: Any, rank: int, world_size: int) -> dict[str, float]:
         """Sums over this rank's share of the validation set, with the example count under "count"."""
         ...
-
-
-@dataclass
-class LocalSession:
-    """A single process: reports go to `report_fn`, checkpoints to `checkpoint_root`."""
-
-    checkpoint_root: Path
-    report_fn: Callable[[dict[str, Any]], None] | None = None
-    resume_from: Path | None = None
-    rank: int = 0
-    world_size: int = 1
-    latest: Path | None = field(default=None, init=False)
-
-    def checkpoint(self) -> Path | None:
-        return self.resume_from
-
-    def report(self, metrics: dict[str, Any], directory: Path | None) -> None:
-        if directory is not None:
-            target = self.checkpoint_root / f"checkpoint_{metrics['epoch']:04d}"
-            shutil.copytree(directory, target, dirs_exist_ok=True)
-            self.latest = target
-        if self.report_fn is not None:
-            self.report_fn(metrics)
-
-    def prepare(self, model: Any) -> Any:
-        return model
-
-
-class RaySession:
-    """Inside a Ray Train worker: ray.train.report / get_checkpoint, DDP via prepare_model."""
-
-    def __init__(self) -> None:
-        import ray.train
-
-        ctx = ray.train.get_context()
-        self.rank, self.world_size = ctx.get_world_rank(), ctx.get_world_size()
-        self._restored = ray.train.get_checkpoint()
-        self._tmp = Path(tempfile.mkdtemp(prefix="steerrec-restore-"))
-
-    def checkpoint(self) -> Path | None:
-        if self._restored is None:
-            return None
-        return Path(self._restored.to_directory(str(self._tmp)))
-
-    def report(self, metrics: dict[str, Any], directory: Path | None) -> None:
-        import ray.train
-
-        checkpoint = ray.train.Checkpoint.from_directory(str(directory)) if directory is not None else None
-        ray.train.report(metrics, checkpoint=checkpoint)
-
-    def prepare(self, model: Any) -> Any:
-        import ray.train.torch
-
-        return ray.train.torch.prepare_model(model)
-
-
-def unwrap(model: Any) -> Any:
-    return model.module if hasattr(model, "module") else model
-
-
-def save_optimizer(optimizer: Any, directory: Path) -> None:
-    """Optimizer state as safetensors (tensors) + JSON (param groups, scalars)."""
-    import torch
-    from safetensors.torch import save_file
-
-    state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for pid, values in state["state"].items():
-        for name, value in values.items():
-            if torch.is_tensor(value):
-                tensors[f"{pid}/{name}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{pid}/{name}"] = value
-    save_file(tensors, str(directory / OPTIM))
-    (directory / OPTIM_META).write_text(json.dumps({"param_groups": state["param_groups"], "scalars": scalars}))
-
-
-def load_optimizer(optimizer: Any, directory: Path) -> None:
-    from safetensors.torch import load_file
-
-    meta = json.loads((directory / OPTIM_META).read_text())
-    state: dict[int, dict[str, Any]] = {}
-    for key, value in list(load_file(str(directory / OPTIM)).items()) + list(meta["scalars"].items()):
-        pid, name = key.split("/", 1)
-        state.setdefault(int(pid), {})[name] = value
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
 def _maybe_fail(cfg: LoopConfig, epoch: int, rank: int) -> None:
@@ -174,46 +136,87 @@ def _all_reduce(sums: dict[str, float], world_size: int) -> dict[str, float]:
     return dict(zip(names, values.tolist()))
 
 
-def _epoch(
-    task: Task, model: Any, optimizer: Any, cfg: LoopConfig, epoch: int, session: Any
-) -> tuple[float, int, float]:
-    """One pass over this rank's batches: (mean loss, steps, seconds in steps)."""
+def _with_last(items: Iterable[Any]) -> Iterator[tuple[Any, bool]]:
+    """(item, is_last) pairs, one item of lookahead."""
+    it = iter(items)
+    try:
+        current = next(it)
+    except StopIteration:
+        return
+    for following in it:
+        yield current, False
+        current = following
+    yield current, True
+
+
+def _epoch(task: Task, model: Any, optimizer: Any, cfg: LoopConfig, epoch: int, session: Any) -> dict[str, Any]:
+    """One pass over this rank's batches: mean loss and task metrics, optimizer steps, timings."""
     import torch
     from tqdm.auto import tqdm
 
     model.train()
-    total, steps, busy = 0.0, 0, 0.0
+    total, n_batches, steps, busy, started = 0.0, 0, 0, 0.0, time.perf_counter()
+    sums: dict[str, float] = {}
     batches = task.train_batches(epoch, session.rank, session.world_size)
-    for batch in tqdm(batches, desc=f"epoch {epoch}", leave=False, disable=not cfg.progress or session.rank != 0):
-        started = time.perf_counter()
-        loss = task.loss(model, batch)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        busy += time.perf_counter() - started
+    bar = tqdm(
+        _with_last(batches),
+        total=len(batches) if hasattr(batches, "__len__") else None,
+        desc=f"epoch {epoch}",
+        leave=False,
+        disable=not cfg.progress or session.rank != 0,
+    )
+    optimizer.zero_grad(set_to_none=True)
+    for batch, last in bar:
+        t0 = time.perf_counter()
+        step = last or (n_batches + 1) % cfg.grad_accum == 0
+        with nullcontext() if step or not hasattr(model, "no_sync") else model.no_sync():  # DDP syncs at a step
+            out = task.loss(model, batch)
+            loss, metrics = out if isinstance(out, tuple) else (out, {})
+            (loss / cfg.grad_accum).backward()
+        if step:
+            if cfg.grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            steps += 1
+        busy += time.perf_counter() - t0
         total += float(loss.detach())
-        steps += 1
-    return total / max(steps, 1), steps, busy
+        n_batches += 1
+        for key, value in metrics.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+    seconds = time.perf_counter() - started
+    row = {"train_loss": total / max(n_batches, 1), "steps": steps, "steps_per_s": steps / max(busy, 1e-9)}
+    row |= {k: v / max(n_batches, 1) for k, v in sums.items() if k != "examples"}
+    if "examples" in sums:
+        examples = _all_reduce({"examples": sums["examples"]}, session.world_size)["examples"]
+        row |= {"train_examples": int(examples), "examples_per_s": examples / max(seconds, 1e-9)}
+    return row | {"train_seconds": seconds}
+
+
+def _restore(task: Task, cfg: LoopConfig, session: Any, work: Path) -> tuple[Any, Path | None, dict[str, Any]]:
+    """The task's model, from the session's checkpoint when there is one: (model, checkpoint, state)."""
+    state = {"epoch": 0, "best": float("-inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
+    restored = session.checkpoint()
+    if restored is not None and hasattr(task, "restore_files"):
+        task.restore_files(restored)
+    model = task.build_model()
+    if restored is not None:
+        load_weights(model, restored / WEIGHTS, cfg.trainable_only)
+        shutil.copy(restored / BEST, work / BEST)
+        state = json.loads((restored / STATE).read_text())
+        logger.info("resuming from %s after epoch %d", restored, state["epoch"])
+    return model, restored, state
 
 
 def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
     """Train until cfg.epochs or early stop; returns the summary (rank 0's is Ray's return_value)."""
     import torch
-    from safetensors.torch import load_model, save_model
 
-    torch.set_num_threads(cfg.num_threads)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
     torch.manual_seed(cfg.seed)
-    model = task.build_model()
     work = Path(tempfile.mkdtemp(prefix="steerrec-loop-"))
-    state = {"epoch": 0, "best": float("-inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
-    restored = session.checkpoint()
-    if restored is not None:
-        load_model(model, str(restored / WEIGHTS))
-        shutil.copy(restored / BEST, work / BEST)
-        state = json.loads((restored / STATE).read_text())
-        logger.info("resuming from %s after epoch %d", restored, state["epoch"])
+    model, restored, state = _restore(task, cfg, session, work)
     model = session.prepare(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -223,40 +226,34 @@ def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
     for epoch in range(start_epoch, cfg.epochs + 1):
         _maybe_fail(cfg, epoch, session.rank)
         started = time.perf_counter()
-        loss, steps, busy = _epoch(task, model, optimizer, cfg, epoch, session)
+        train = _epoch(task, model, optimizer, cfg, epoch, session)
         unwrap(model).eval()
         with torch.no_grad():
             sums = _all_reduce(task.validate(unwrap(model), session.rank, session.world_size), session.world_size)
         valid = {k: v / max(sums["count"], 1) for k, v in sums.items() if k != "count"}
-        improved = valid[cfg.monitor] > state["best"] or state["best_epoch"] == 0  # NaN: keep the first
+        value = valid[cfg.monitor] if cfg.monitor else float("nan")
+        improved = not cfg.monitor or value > state["best"] or state["best_epoch"] == 0  # NaN: keep the first
         if improved:
-            state.update(best=valid[cfg.monitor], best_epoch=epoch, bad_epochs=0)
+            state.update(best=value, best_epoch=epoch, bad_epochs=0)
             if session.rank == 0:
-                save_model(unwrap(model), str(work / BEST))
+                save_weights(model, work / BEST, cfg.trainable_only)
         else:
             state["bad_epochs"] += 1
         row = {
             "epoch": epoch,
-            "train_loss": loss,
-            "steps": steps,
-            "steps_per_s": steps / max(busy, 1e-9),
+            **train,
             "seconds": time.perf_counter() - started,
             "start_epoch": start_epoch,
             **{f"valid_{k}": v for k, v in valid.items()},
-            f"best_{cfg.monitor}": state["best"],
         }
+        if cfg.monitor:
+            row[f"best_{cfg.monitor}"] = state["best"]
         state["epoch"] = epoch
         state["history"].append(row)
         logger.info(
-            "epoch %d: loss %.4f, valid %s %.4f (best %.4f at %d)",
-            epoch,
-            loss,
-            cfg.monitor,
-            valid[cfg.monitor],
-            state["best"],
-            state["best_epoch"],
+            "epoch %d: loss %.4f, valid %s (best at epoch %d)", epoch, row["train_loss"], valid, state["best_epoch"]
         )
-        _report(session, model, optimizer, state, row, work)
+        _report(task, session, model, optimizer, state, row, work, cfg.trainable_only)
         if cfg.patience and state["bad_epochs"] >= cfg.patience:
             logger.info("early stop after epoch %d: no better %s for %d epochs", epoch, cfg.monitor, cfg.patience)
             break
@@ -264,19 +261,21 @@ def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
     return {k: state[k] for k in ("epoch", "best", "best_epoch", "history")} | {"start_epoch": start_epoch}
 
 
-def _report(session: Any, model: Any, optimizer: Any, state: dict, row: dict, work: Path) -> None:
+def _report(
+    task: Task, session: Any, model: Any, optimizer: Any, state: dict, row: dict, work: Path, trainable_only: bool
+) -> None:
     """Rank 0 writes the checkpoint; every rank calls report (a barrier under Ray)."""
-    from safetensors.torch import save_model
-
     if session.rank != 0:
         session.report(row, None)
         return
     with tempfile.TemporaryDirectory(prefix="steerrec-ckpt-") as tmp:
         directory = Path(tmp)
-        save_model(unwrap(model), str(directory / WEIGHTS))
+        save_weights(model, directory / WEIGHTS, trainable_only)
         shutil.copy(work / BEST, directory / BEST)
         save_optimizer(optimizer, directory)
         (directory / STATE).write_text(json.dumps(state))
+        if hasattr(task, "save_files"):
+            task.save_files(directory)
         session.report(row, directory)
 
 
@@ -285,11 +284,13 @@ def fit_local(
     cfg: LoopConfig,
     checkpoint_root: str | Path | None = None,
     report: Callable[[dict[str, Any]], None] | None = None,
+    resume_from: str | Path | None = None,
+    device: str = "cpu",
 ) -> tuple[dict[str, Any], Path | None]:
     """The same loop in this process, no Ray: (summary, latest checkpoint folder)."""
     root = Path(checkpoint_root) if checkpoint_root else Path(tempfile.mkdtemp(prefix="steerrec-fit-"))
     root.mkdir(parents=True, exist_ok=True)
-    session = LocalSession(root, report)
+    session = LocalSession(root, report, Path(resume_from) if resume_from else None, device=device)
     return run_loop(task, cfg, session), session.latest
 
 
@@ -301,42 +302,3 @@ def make_train_fn(build_task: Callable[[dict[str, Any]], Task]) -> Callable[[dic
         return run_loop(build_task(config), cfg, RaySession())
 
     return train_loop_per_worker
-
-
-@dataclass
-class RayScaling:
-    num_workers: int = 1
-    use_gpu: bool = False
-    cpus_per_worker: int = 1
-    max_failures: int = 1  # worker failures to recover from (from the latest checkpoint)
-
-    def __post_init__(self) -> None:
-        if self.num_workers < 1 or self.cpus_per_worker < 1 or self.max_failures < 0:
-            raise ValueError(f"scaling: num_workers and cpus_per_worker must be >= 1, max_failures >= 0; got {self}")
-
-
-def fit_ray(train_fn: Callable, config: dict[str, Any], scaling: RayScaling, storage_path: str, name: str) -> Any:
-    """Run `train_fn` in a TorchTrainer (gloo on CPU, nccl on GPU); returns the Result."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchConfig, TorchTrainer
-
-    resources = {"CPU": scaling.cpus_per_worker} | ({"GPU": 1} if scaling.use_gpu else {})
-    trainer = TorchTrainer(
-        train_fn,
-        train_loop_config=config,
-        torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
-        scaling_config=ScalingConfig(
-            num_workers=scaling.num_workers, use_gpu=scaling.use_gpu, resources_per_worker=resources
-        ),
-        run_config=RunConfig(
-            storage_path=storage_path,
-            name=name,
-            failure_config=FailureConfig(max_failures=scaling.max_failures),
-            checkpoint_config=CheckpointConfig(num_to_keep=2),
-        ),
-    )
-    result = trainer.fit()
-    if result.error is not None:
-        raise RuntimeError(f"training run {name!r} failed: {result.error}") from result.error
-    return result
