@@ -431,3 +431,15 @@ def test_mender_tok_reads_the_packaged_minilm():
     assert model.encoder.config.model_type == "bert" and model.proj.in_features == 384
     loss = model(_tok_batch())
     assert torch.isfinite(loss)
+
+
+def test_mender_emb_input_is_mostly_item_content_at_init():
+    """Unit-norm embeddings (as the embedder writes them) dominate type and position at the start."""
+    torch.manual_seed(0)
+    model = MenderEmb(MenderEmbConfig(embed_dim=384, max_history=20, max_preferences=5, encoder=TINY, decoder=TINY))
+    emb = torch.nn.functional.normalize(torch.randn(8, 20, 384), dim=-1)
+    with torch.no_grad():
+        content = model.in_proj(emb * model.input_scale)
+        x, _ = model._part({"history_emb": emb}, "history", 1, model.history_pos)
+    share = content.norm() / x.norm()
+    assert share > 0.9, f"item content is only {share:.2f} of the encoder input norm"

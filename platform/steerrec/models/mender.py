@@ -287,6 +287,13 @@ class MenderEmb(_SemanticIdDecoding):
         self.history_pos = nn.Embedding(config.max_history, d_model)
         self.encoder = t5_stack(config.encoder, vocab_size=1, is_decoder=False)
         self.encoder.embed_tokens = None  # fed with inputs_embeds only
+        # Item content must dominate the encoder input from the start. The embeddings are unit
+        # vectors (coordinates of std ~1/sqrt(d)), so they are scaled to unit-variance
+        # coordinates before the projection, and type/position embeddings start small
+        # (N(0, 0.02), BERT's scale) instead of nn.Embedding's N(0, 1).
+        self.input_scale = float(config.embed_dim) ** 0.5
+        for table in (self.type_emb, self.preference_pos, self.history_pos):
+            nn.init.normal_(table.weight, std=0.02)
 
     def _part(self, batch: dict[str, Any], key: str, kind: int, pos: nn.Embedding):
         emb = batch[f"{key}_emb"].to(self.in_proj.weight.device, self.in_proj.weight.dtype)
@@ -297,7 +304,7 @@ class MenderEmb(_SemanticIdDecoding):
         mask = batch.get(f"{key}_mask")
         mask = torch.ones(emb.shape[:2], dtype=torch.bool, device=emb.device) if mask is None else mask.bool()
         steps = torch.arange(emb.shape[1], device=emb.device)
-        x = self.in_proj(emb) + self.type_emb.weight[kind] + pos(steps)[None]
+        x = self.in_proj(emb * self.input_scale) + self.type_emb.weight[kind] + pos(steps)[None]
         return x, mask.to(emb.device)
 
     def encode(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
