@@ -32,6 +32,7 @@ from steerrec.alignment.data import AlignmentDataConfig  # noqa: E402
 from steerrec.alignment.evaluate import evaluate_run, plot, results_table  # noqa: E402
 from steerrec.alignment.model import ModelConfig  # noqa: E402
 from steerrec.alignment.train import AlignConfig, align, train_sft  # noqa: E402
+from steerrec.cluster import init_ray  # noqa: E402
 from steerrec.logging_utils import setup_logging  # noqa: E402
 
 LOSSES = ("dpo", "sdpo", "simpo", "recpo")
@@ -190,7 +191,7 @@ def sweep(base: AlignConfig, sft_run: str, work: Path, args, lr: float) -> str:
     from ray import tune
 
     # address="local": a cluster of its own, even when another one runs on the machine
-    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
+    init_ray(num_cpus=2, include_dashboard=False, configure_logging=False)
     cfg = AlignConfig(
         **{
             **base.__dict__,

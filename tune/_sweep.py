@@ -8,7 +8,6 @@ an interrupted sweep resumes (`Tuner.restore`) when its experiment folder exists
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -20,6 +19,7 @@ from ray.tune.schedulers import ASHAScheduler
 from ray import tune
 from steerrec.alignment.evaluate import results_table
 from steerrec.alignment.train import AlignConfig, align
+from steerrec.cluster import init_ray
 from steerrec.config import from_dict, load, to_dict
 from steerrec.logging_utils import setup_logging
 
@@ -46,7 +46,7 @@ def sweep_config(args: argparse.Namespace, **fixed: Any) -> AlignConfig:
     setup_logging()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     flags = {"sft_run": args.sft_run, "data": args.data, **fixed}
-    return load(AlignConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    return load(AlignConfig, args.config, args.overrides, flags)
 
 
 def _report(metrics: dict[str, Any]) -> None:
@@ -78,6 +78,7 @@ def run_sweep(
     """Grid `space` (AlignConfig field -> tune.grid_search) over `cfg` with ASHA; resumable."""
     from ray import cloudpickle
 
+    init_ray()  # RAY_ADDRESS's cluster or a local Ray (never a stale current-cluster file)
     cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers lack tune/ on sys.path
     storage = Path(storage).absolute()
     path = storage / name

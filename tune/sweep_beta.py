@@ -9,6 +9,7 @@ same command resumes an interrupted sweep. Prints the results table; writes a PN
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -17,20 +18,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _sweep import run_sweep, summarise, sweep_config, sweep_parser
 
 from ray import tune
+from steerrec.cli import main
 
 
-def main(argv: list[str] | None = None) -> str:
+def parser() -> argparse.ArgumentParser:
     parser = sweep_parser(__doc__.splitlines()[0], "beta")
     parser.add_argument("--losses", nargs="+", default=["dpo", "sdpo", "recpo"])
     parser.add_argument("--betas", type=float, nargs="+", default=[0.1, 0.5, 1.0, 2.0])
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     cfg = sweep_config(args)
     space = {"loss": tune.grid_search(args.losses), "beta": tune.grid_search(args.betas)}
     results = run_sweep(cfg, space, args.storage, args.name, args.cpus_per_trial, args.max_concurrent)
     table = summarise(results, ["loss", "beta"], Path(args.storage) / f"{args.name}.png", group="loss")
     print(table)
-    return table
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

@@ -9,6 +9,7 @@ same command resumes an interrupted sweep. Prints the results table; writes a PN
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -17,20 +18,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _sweep import run_sweep, summarise, sweep_config, sweep_parser
 
 from ray import tune
+from steerrec.cli import main
 
 
-def main(argv: list[str] | None = None) -> str:
+def parser() -> argparse.ArgumentParser:
     parser = sweep_parser(__doc__.splitlines()[0], "recpo_margin")
     parser.add_argument("--lams", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0])
     parser.add_argument("--margins", nargs="+", default=["ratio", "difference", "log_ratio"])
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     cfg = sweep_config(args, loss="recpo")
     space = {"lam": tune.grid_search(args.lams), "margin": tune.grid_search(args.margins)}
     results = run_sweep(cfg, space, args.storage, args.name, args.cpus_per_trial, args.max_concurrent)
     table = summarise(results, ["margin", "lam"], Path(args.storage) / f"{args.name}.png", group="margin")
     print(table)
-    return table
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())
