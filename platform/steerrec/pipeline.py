@@ -71,9 +71,13 @@ class PipelineConfig:
     semantic_ids: SemanticIdJobConfig = field(  # data, out filled
         default_factory=lambda: SemanticIdJobConfig(data="data", out="ids")
     )
-    # every model's config: the `train` section, then train_per_model.<model> over it
-    # (top-level keys replace), with model, data, benchmark, semantic_ids and out filled;
-    # each seed's run gets its own out and loop.seed
+    # the fields every model shares (model, data, benchmark, semantic_ids, out filled: the
+    # first model's); train_per_model.<model>: that model's config, the `train` section with
+    # the given fields over it (top-level keys replace), paths filled the same way; each
+    # seed's run gets its own out and loop.seed
+    train: RecommenderJobConfig = field(
+        default_factory=lambda: RecommenderJobConfig(data="data", benchmark="bench", semantic_ids="ids", out="run")
+    )
     train_per_model: dict[str, RecommenderJobConfig] = field(default_factory=dict)
     evaluate: EvalConfig = field(default_factory=lambda: EvalConfig(runs=["run"], out="eval"))  # runs, out filled
 
@@ -120,45 +124,48 @@ def load_pipeline(
 def fill_paths(raw: dict[str, Any], source: str) -> dict[str, Any]:
     """`raw` with every section's paths set from raw["out"]; setting one in the file is an error."""
     raw = dict(raw)
-    for section, keys in FILLED.items():
-        value = raw.get(section, {})
-        if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {section} must be a mapping, got {value!r}")
-        given = sorted(k for k in keys if k in value)
-        if given:
-            raise ConfigError(f"{source}: {[f'{section}.{k}' for k in given]}: set by the pipeline from `out`")
-    per_model = raw.pop("train_per_model", None) or {}
-    if not isinstance(per_model, dict):
-        raise ConfigError(f"{source}: train_per_model must be a mapping of model -> fields, got {per_model!r}")
-    for model, value in per_model.items():
-        given = sorted(k for k in FILLED["train"] if isinstance(value, dict) and k in value)
-        if given:
-            raise ConfigError(f"{source}: {[f'train_per_model.{model}.{k}' for k in given]}: set by the pipeline")
+    per_model = _check_not_given(raw, source)
     out = Path(raw["out"])
     data, prefs = str(out / "data"), _preferences_path(raw, out)
     raw["data"] = {"format": "world", **raw.get("data", {}), "out": data}
     no_prefs = {"preferences": "", "no_preferences": True} if prefs is None else {"preferences": prefs}
     raw["benchmark"] = {**raw.get("benchmark", {}), "data": data, **no_prefs, "out": str(out / "benchmark")}
     raw["semantic_ids"] = {**raw.get("semantic_ids", {}), "data": data, "out": str(out / "ids")}
-    train = raw.pop("train", {})
     models = raw.get("models", PipelineConfig.__dataclass_fields__["models"].default_factory())
     if not isinstance(models, list):
         raise ConfigError(f"{source}: models must be a list, got {models!r}")
     names = list(dict.fromkeys([MODEL_ALIASES.get(m, m) for m in models if isinstance(m, str)] + list(per_model)))
-    raw["train_per_model"] = {
-        model: {
-            **train,
-            **(per_model.get(model) or {}),
-            "model": model,
-            "data": data,
-            "benchmark": str(out / "benchmark"),
-            "semantic_ids": "" if model == "sasrec" else str(out / "ids" / "semantic_ids.parquet"),
-            "out": str(out / "runs" / model),
-        }
-        for model in names
-    }
+    train = raw.get("train", {})
+    raw["train"] = {**train, **_run_paths(out, names[0] if names else "tiger")}
+    raw["train_per_model"] = {m: {**train, **(per_model.get(m) or {}), **_run_paths(out, m)} for m in names}
     raw["evaluate"] = {**raw.get("evaluate", {}), "runs": [str(out / "runs")], "out": str(out / "eval")}
     return raw
+
+
+def _check_not_given(raw: dict[str, Any], source: str) -> dict[str, Any]:
+    """Raise where a section is not a mapping or sets a path the pipeline fills; returns train_per_model."""
+    per_model = raw.pop("train_per_model", None) or {}
+    if not isinstance(per_model, dict):
+        raise ConfigError(f"{source}: train_per_model must be a mapping of model -> fields, got {per_model!r}")
+    sections = [(name, raw.get(name, {}), keys) for name, keys in FILLED.items()]
+    sections += [(f"train_per_model.{m}", value, FILLED["train"]) for m, value in per_model.items()]
+    for name, value, keys in sections:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{source}: {name} must be a mapping, got {value!r}")
+        given = sorted(k for k in keys if k in value)
+        if given:
+            raise ConfigError(f"{source}: {[f'{name}.{k}' for k in given]}: set by the pipeline from `out`")
+    return per_model
+
+
+def _run_paths(out: Path, model: str) -> dict[str, str]:
+    return {
+        "model": model,
+        "data": str(out / "data"),
+        "benchmark": str(out / "benchmark"),
+        "semantic_ids": "" if model == "sasrec" else str(out / "ids" / "semantic_ids.parquet"),
+        "out": str(out / "runs" / model),
+    }
 
 
 def _preferences_path(raw: dict[str, Any], out: Path) -> str | None:
