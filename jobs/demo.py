@@ -76,18 +76,23 @@ def run(args: argparse.Namespace) -> None:
 
 
 def serve_run(run_dir: Path, port: int) -> None:
-    from ray import serve
-
     sys.path.insert(0, str(REPO))  # serve/app.py lives beside jobs/, outside the package
     from serve.app import AppArgs, build_app
 
+    serve_forever(build_app(AppArgs(run_dir=str(run_dir))), port, run_dir.name)
+
+
+def serve_forever(app, port: int, name: str) -> None:
+    """Serve `app` until Ctrl-C or SIGTERM (steerrec.cli exits 130 / 143 after Serve stops)."""
+    from ray import serve
+
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(AppArgs(run_dir=str(run_dir))), name="steerrec", route_prefix="/")
-    print(f"Serving {run_dir.name} at http://127.0.0.1:{port}/  (API docs: /docs). Ctrl-C stops it.")
+    serve.run(app, name="steerrec", route_prefix="/")
+    print(f"Serving {name} at http://127.0.0.1:{port}/  (API docs: /docs). Ctrl-C stops it.", flush=True)
     try:
         while True:
             time.sleep(3600)
-    finally:  # Ctrl-C or SIGTERM (steerrec.cli exits 130 / 143 after this)
+    finally:
         serve.shutdown()
 
 
