@@ -9,8 +9,10 @@ train -> evaluate, into one run directory, skipping stages whose outputs are com
     <out>/eval/<model>/  results.json + results.png over seeds (jobs/evaluate.py)
     <out>/summary.json   what each stage did, how long it took, the five-axis table
 
-Each stage config is built (and checked) before anything runs, so a typo in the YAML
-fails in a second, not after an hour of training.
+`load_pipeline` builds every section as the stage's own config dataclass, with the paths
+the pipeline owns filled from `out` first, so a typo or a bad value in any section fails
+at load (before Ray starts), naming the file and the key's dotted path, not after an hour
+of training.
 """
 
 from __future__ import annotations
