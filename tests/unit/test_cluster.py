@@ -68,3 +68,19 @@ def test_a_job_with_a_dead_ray_address_fails_within_seconds_naming_it(job, tmp_p
         "point RAY_ADDRESS at a live head, or unset RAY_ADDRESS to run on a local Ray"
     ], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_ray_address_auto_with_a_stale_cluster_file_fails_fast(tmp_path, monkeypatch):
+    """RAY_ADDRESS=auto follows Ray's current-cluster file; a dead head there fails the probe, no hang."""
+    from steerrec.cluster import init_ray
+
+    port = dead_port()
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # never the machine's real /tmp/ray
+    monkeypatch.setenv("RAY_ADDRESS", "auto")
+    assert resolve_address("auto").endswith(f":{port}")
+    start = time.perf_counter()
+    with pytest.raises(ClusterError, match=rf"RAY_ADDRESS=auto: no Ray cluster answers at .*:{port}"):
+        init_ray()
+    assert time.perf_counter() - start < 5
