@@ -77,25 +77,28 @@ def read(
 def from_dict(cls: type[C], data: dict[str, Any], source: str = "<dict>", prefix: str = "") -> C:
     """Build a dataclass from a nested dict; an unknown key is an error."""
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: {prefix or 'config'} must be a mapping, got {data!r}")
+        raise ConfigError(f"{_at(source)}{prefix or 'config'} must be a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"{prefix}." if prefix else ""
         raise ConfigError(
-            f"{source}: unknown key(s) {[where + k for k in unknown]} for {cls.__name__}; known: {sorted(fields)}"
+            f"{_at(source)}unknown key(s) {[where + k for k in unknown]} for {cls.__name__}; known: {sorted(fields)}"
         )
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
         kwargs[name] = _convert(hints[name], value, source, f"{prefix}.{name}" if prefix else name)
-    where = f"{prefix}: " if prefix else ""
     try:
         return cls(**kwargs)
-    except ConfigError:
-        raise
     except (TypeError, ValueError) as exc:  # __post_init__ names the field and the value
-        raise ConfigError(f"{source}: {where}{exc}") from exc
+        text = str(exc)
+        where = f"{prefix}: " if prefix and not text.startswith(prefix) else ""
+        raise ConfigError(f"{_at(source)}{where}{text}") from exc
+
+
+def _at(source: str) -> str:
+    return f"{source}: " if source else ""
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -128,17 +131,17 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
             pass
     if hint in (int, float, str, bool):
         if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-            raise ConfigError(f"{source}: {key} must be {hint.__name__}, got {value!r}")
+            raise ConfigError(f"{_at(source)}{key} must be {hint.__name__}, got {value!r}")
         return value
     if origin in (list, tuple) and isinstance(value, (list, tuple)):
         inner = args[0] if args else Any
         items = [_convert(inner, v, source, f"{key}[{i}]") if inner is not Any else v for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin in (list, tuple):
-        raise ConfigError(f"{source}: {key} must be a list, got {value!r}")
+        raise ConfigError(f"{_at(source)}{key} must be a list, got {value!r}")
     if origin is dict and len(args) == 2 and args[1] is not Any:
         if not isinstance(value, dict):
-            raise ConfigError(f"{source}: {key} must be a mapping, got {value!r}")
+            raise ConfigError(f"{_at(source)}{key} must be a mapping, got {value!r}")
         return {k: _convert(args[1], v, source, f"{key}.{k}") for k, v in value.items()}
     return value
 

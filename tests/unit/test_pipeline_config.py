@@ -105,3 +105,10 @@ def test_each_seed_gets_its_own_run_folder_and_loop_seed(tmp_path):
     plan = {s.name: s for s in stages(cfg)}
     assert [n for n in plan if n.startswith("train")] == ["train tiger s0", "train tiger s3"]
     assert plan["train tiger s3"].output == tmp_path / "runs" / "tiger-s3"
+
+
+def test_the_world_options_are_checked_at_load(tmp_path):
+    with pytest.raises(ConfigError, match=r"tiny\.yaml: data: unknown key\(s\) \['world\.n_userz'\] for WorldConfig"):
+        load_pipeline(TINY, [f"out={tmp_path}", "data.world.n_userz=10"])
+    with pytest.raises(ConfigError, match=r"tiny\.yaml: data: world\.n_users must be >= 5, got 2"):
+        load_pipeline(TINY, [f"out={tmp_path}", "data.world.n_users=2"])
