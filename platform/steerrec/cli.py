@@ -24,6 +24,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -57,8 +58,7 @@ def main(
 
 def run_guarded(run: Callable[[argparse.Namespace], int | None], args: argparse.Namespace, debug: bool) -> int:
     """`run(args)`'s status, or 2 after one `error:` line for a user error (130/143 when stopped)."""
-    if threading_is_main():
-        signal.signal(signal.SIGTERM, raise_terminated)
+    unwind_on_sigterm()
     try:
         return int(run(args) or 0)
     except USER_ERRORS as exc:
@@ -91,7 +91,9 @@ def describe(exc: BaseException) -> str:
     return text
 
 
-def threading_is_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
+def unwind_on_sigterm() -> None:
+    """SIGTERM raises Terminated (a KeyboardInterrupt) in the main thread: the job unwinds as
+    on Ctrl-C. steerrec.cluster.init_ray calls this again, because ray.init replaces the
+    handler with one that kills Ray's processes under the running driver (a C++ abort)."""
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, raise_terminated)

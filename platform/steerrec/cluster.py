@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
-import threading
 from typing import Any
 
-from steerrec.errors import UserError, raise_terminated
+from steerrec.cli import unwind_on_sigterm
+from steerrec.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -51,17 +50,16 @@ def init_ray(**kwargs: Any) -> str:
         return ray.get_runtime_context().gcs_address
     address = os.environ.get("RAY_ADDRESS", "").strip()
     if not address:
-        local = {"include_dashboard": False, **kwargs}
         logger.info("RAY_ADDRESS is not set: starting a local Ray for this process")
-        context = ray.init(address="local", **local)
-        _unwind_on_sigterm()
+        context = ray.init(address="local", **kwargs)
+        unwind_on_sigterm()
         return context.address_info["gcs_address"]
     gcs = resolve_address(address)
     probe(gcs, f"RAY_ADDRESS={address}")
     cluster_kwargs = {k: v for k, v in kwargs.items() if k not in LOCAL_ONLY}
     logger.info("connecting to the Ray cluster at %s (RAY_ADDRESS=%s)", gcs, address)
     ray.init(address=gcs if not address.startswith("ray://") else address, **cluster_kwargs)
-    _unwind_on_sigterm()
+    unwind_on_sigterm()
     return gcs
 
 
@@ -99,11 +97,3 @@ def probe(host_port: str, name: str, timeout: float = PROBE_TIMEOUT_S) -> None:
             f"{name}: no Ray cluster answers at {host_port} ({exc.strerror or exc}); "
             "start it, point RAY_ADDRESS at a live head, or unset RAY_ADDRESS to run on a local Ray"
         ) from exc
-
-
-def _unwind_on_sigterm() -> None:
-    """ray.init replaces the SIGTERM handler with one that kills Ray's processes under the
-    running driver (a C++ abort in Serve's threads); raise in the main thread instead, so
-    that the job unwinds as on Ctrl-C and Ray shuts down at exit."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_terminated)

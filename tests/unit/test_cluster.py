@@ -79,6 +79,9 @@ def test_ray_address_auto_with_a_stale_cluster_file_fails_fast(tmp_path, monkeyp
     (tmp_path / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
     monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))  # never the machine's real /tmp/ray
     monkeypatch.setenv("RAY_ADDRESS", "auto")
+    # as on a machine where no other Ray runs: with exactly one other head alive, Ray's "auto"
+    # picks that head over the file (other tests' clusters may run here)
+    monkeypatch.setattr("ray._private.services.find_gcs_addresses", lambda: frozenset())
     assert resolve_address("auto").endswith(f":{port}")
     start = time.perf_counter()
     with pytest.raises(ClusterError, match=rf"RAY_ADDRESS=auto: no Ray cluster answers at .*:{port}"):
