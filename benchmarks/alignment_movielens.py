@@ -30,6 +30,7 @@ from steerrec.alignment.evaluate import evaluate_run, plot, results_table
 from steerrec.alignment.losses import LossConfig
 from steerrec.alignment.model import ModelConfig
 from steerrec.alignment.train import AlignConfig, align, train_sft
+from steerrec.cluster import init_ray
 from steerrec.logging_utils import setup_logging
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,7 +208,7 @@ def sweep(base: AlignConfig, sft_run: str, work: Path, args, lr: float) -> str:
     from ray import tune
 
     # address="local": a cluster of its own, even when another one runs on the machine
-    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False)
+    init_ray(num_cpus=2, include_dashboard=False, configure_logging=False)
     cfg = AlignConfig(
         **{
             **base.__dict__,

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from steerrec.cluster import init_ray
 from steerrec.data.prepare import PrepareConfig, prepare
 from steerrec.llm import EngineConfig, LocalSection, build_engine, make_sampling_params
 from steerrec.llm.local_engine import LocalLLMActor
@@ -134,7 +135,7 @@ def main() -> None:
     prompts = world_prompts(args.prompts)
     gguf = ensure_default_gguf(args.cache_dir)
     folder = dequantized(gguf, Path(args.cache_dir).expanduser())
-    ray.init(address="local", num_cpus=args.threads, include_dashboard=False, configure_logging=False)
+    init_ray(num_cpus=args.threads, include_dashboard=False, configure_logging=False)
     ray.data.DataContext.get_current().enable_progress_bars = False
     mode = "greedy" if args.temperature == 0 else f"temperature {args.temperature}, seeded rows"
     print(

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from steerrec.cluster import init_ray
 from steerrec.data import schema
 from steerrec.data.io import read_table
 from steerrec.data.prepare import PrepareConfig, prepare
@@ -91,7 +92,7 @@ def main() -> None:
     prepare(PrepareConfig(format="world", out=data))
     requests = sample_requests(data, args.users, args.seed)
     keys = [(r["user_id"], r["t"]) for r in requests]
-    ray.init(address="local", num_cpus=args.threads, include_dashboard=False, configure_logging=False)
+    init_ray(num_cpus=args.threads, include_dashboard=False, configure_logging=False)
     stats = run_local(requests, prefs, args.model, args.threads, args.batch_size, args.max_tokens)
     ray.shutdown()
 

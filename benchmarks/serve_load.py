@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from steerrec.cluster import init_ray
 from steerrec.serving.ingress import INGRESSES, use_haproxy_ingress
 
 NAN = float("nan")
@@ -120,7 +121,7 @@ def serve_rows(run_dir: Path, bodies: list[dict], args) -> list[tuple]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     # address="local": a fresh cluster of its own, even when another one runs on the machine
-    ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
+    init_ray(num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
     rows = []
     try:

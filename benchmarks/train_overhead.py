@@ -82,9 +82,10 @@ def on_ray(args) -> tuple[dict, float]:
     import dataclasses
 
     import ray
+    from steerrec.cluster import init_ray
     from steerrec.train.loop import RayScaling, fit_ray, make_train_fn
 
-    ray.init(address="local", num_cpus=args.threads, include_dashboard=False, configure_logging=False)
+    init_ray(num_cpus=args.threads, include_dashboard=False, configure_logging=False)
     started = time.perf_counter()
     task_args = args
     train_fn = make_train_fn(lambda config: SyntheticTiger(task_args))

@@ -18,16 +18,22 @@ from pathlib import Path
 from steerrec.alignment.cli import add_run_args, run_job
 from steerrec.alignment.losses import PREFERENCE_LOSSES
 from steerrec.alignment.train import fit_align
+from steerrec.cli import main
+from steerrec.cluster import init_ray
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loss", required=True, choices=sorted(PREFERENCE_LOSSES))
     parser.add_argument("--sft-run", required=True, help="run folder of jobs/train_sft.py")
-    args = add_run_args(parser).parse_args()
+    return add_run_args(parser)
+
+
+def run(args: argparse.Namespace) -> None:
+    init_ray()
     flags = {"loss.name": args.loss, "sft_run": str(Path(args.sft_run).absolute())}
     run_job(args, fit_align, f"align-{args.loss}", **flags)
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

@@ -16,15 +16,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from steerrec.config import build
+from steerrec.cli import main
+from steerrec.cluster import init_ray
+from steerrec.config import load
 from steerrec.llm.base import ENGINES
 from steerrec.llm.presets import PRESETS, preset
-from steerrec.logging_utils import setup_logging
 from steerrec.preferences.approximate import ApproximationConfig, approximate
 from steerrec.preferences.prompts import GRANULARITIES
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (jobs/prepare_data.py)")
     parser.add_argument("--out", required=True, help="preferences folder: local path or URI")
@@ -36,17 +37,20 @@ def main() -> None:
     parser.add_argument("--granularity", choices=GRANULARITIES, default="default")
     parser.add_argument("--limit-users", type=int, default=None)
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
-    args = parser.parse_args()
-    setup_logging()
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     engine = dataclasses.asdict(preset(args.preset)) if args.preset else {"engine": args.engine, "model": args.model}
-    base = {
+    flags = {
         "data": args.data,
         "out": args.out,
         "limit_users": args.limit_users,
         "engine": engine,
-        "prompt": {"granularity": args.granularity},
+        "prompt.granularity": args.granularity,
     }
-    cfg = build(ApproximationConfig, base, args.overrides)
+    cfg = load(ApproximationConfig, None, args.overrides, flags)
+    init_ray()
     stats = approximate(cfg)
     print(f"\n{cfg.out}  ({stats['engine']}: {stats['model']}, {stats['variant']})")
     for key in ("requested", "skipped_done", "written", "failed", "attempts", "tokens_in", "tokens_out", "seconds"):
@@ -59,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

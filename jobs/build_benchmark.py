@@ -19,15 +19,15 @@ pairs override BenchmarkConfig fields (e.g. embedder.max_seq_length=128 candidat
 from __future__ import annotations
 
 import argparse
-import json
 import os
 
 from steerrec.benchmark.build import BenchmarkConfig, build_benchmark, summary_rows
+from steerrec.cli import main
+from steerrec.cluster import init_ray
 from steerrec.config import load
-from steerrec.logging_utils import setup_logging
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (jobs/prepare_data.py)")
     parser.add_argument("--preferences", default="", help="preferences folder or one Parquet file")
@@ -42,15 +42,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--embed-on", choices=("auto", "ray", "local"), default="auto")
     parser.add_argument("overrides", nargs="*", help="key=value overrides of BenchmarkConfig")
-    args = parser.parse_args()
-    setup_logging()
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     use_ray = not args.no_preferences and (
         args.embed_on == "ray" or (args.embed_on == "auto" and bool(os.environ.get("RAY_ADDRESS")))
     )
-    if use_ray:
-        import ray
-
-        ray.init()
     flags = {
         "data": args.data,
         "preferences": args.preferences,
@@ -61,8 +59,9 @@ def main() -> None:
         "classifier.name": args.sentiment,
         "use_ray": use_ray,
     }
-    # JSON values are YAML scalars that keep their type (a path stays a string)
-    cfg = load(BenchmarkConfig, None, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    cfg = load(BenchmarkConfig, None, args.overrides, flags)
+    if cfg.use_ray:
+        init_ray()
     manifest = build_benchmark(cfg)
     print(f"\n{cfg.out}")
     for name, value in summary_rows(manifest):
@@ -70,4 +69,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

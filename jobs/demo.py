@@ -5,7 +5,9 @@ five-axis table, then the steerable recommender on Ray Serve until Ctrl-C.
     python jobs/demo.py --engine local       # preferences from the local CPU LLM (few users)
     python jobs/demo.py --ingress haproxy    # Serve's HAProxy ingress (steerrec.serving.ingress)
 
-Not a `ray job submit` entry point: it starts its own local Ray and serves from it.
+Not a `ray job submit` entry point: it starts its own local Ray and serves from it
+(or uses the cluster RAY_ADDRESS names). Ctrl-C and SIGTERM both stop it cleanly: Serve
+and Ray shut down, exit status 130 / 143.
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ import os
 import time
 from pathlib import Path
 
-from steerrec.config import load
-from steerrec.logging_utils import setup_logging
-from steerrec.pipeline import PipelineConfig, format_summary, run_pipeline
+from steerrec.cli import main
+from steerrec.cluster import init_ray
+from steerrec.pipeline import format_summary, load_pipeline, run_pipeline
 from steerrec.serving.ingress import INGRESSES, use_haproxy_ingress
 
 REPO = Path(__file__).resolve().parents[1]
 SERVABLE = ("mender_tok", "tiger")
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
     parser.add_argument("--engine", choices=("truth", "local"), default="truth")
@@ -39,10 +41,12 @@ def main() -> None:
         "interfaces (see steerrec.serving.ingress)",
     )
     parser.add_argument("overrides", nargs="*", help="key=value overrides of the pipeline config")
-    args = parser.parse_args()
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     if args.ingress == "haproxy":  # before Ray starts and before Serve is imported
         use_haproxy_ingress()
-    setup_logging()
     overrides = list(args.overrides)
     if args.engine == "local":
         overrides += [
@@ -59,13 +63,8 @@ def main() -> None:
             "Preferences: the world's TRUE preferences (truth.parquet) stand in for an LLM's output. "
             "`make demo ENGINE=local` approximates them with the local LLM instead."
         )
-    cfg = load(PipelineConfig, args.config, overrides)
-    if not Path(cfg.out).is_absolute():
-        cfg.out = str(REPO / cfg.out)
-
-    import ray
-
-    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, configure_logging=False)
+    cfg = load_pipeline(args.config, overrides, root=REPO)  # every section checked before Ray starts
+    init_ray(num_cpus=os.cpu_count(), include_dashboard=False, configure_logging=False)
     start = time.perf_counter()
     summary = run_pipeline(cfg)
     print(f"\n{summary['out']}  ({time.perf_counter() - start:.0f} s)\n\n{format_summary(summary)}\n")
@@ -76,18 +75,24 @@ def main() -> None:
 
 
 def serve_run(run_dir: Path, port: int) -> None:
-    from ray import serve
     from steerrec.serving.app import AppArgs, build_app
 
+    serve_forever(build_app(AppArgs(run_dir=str(run_dir))), port, run_dir.name)
+
+
+def serve_forever(app, port: int, name: str) -> None:
+    """Serve `app` until Ctrl-C or SIGTERM (steerrec.cli exits 130 / 143 after Serve stops)."""
+    from ray import serve
+
     serve.start(http_options={"host": "127.0.0.1", "port": port})
-    serve.run(build_app(AppArgs(run_dir=str(run_dir))), name="steerrec", route_prefix="/")
-    print(f"Serving {run_dir.name} at http://127.0.0.1:{port}/  (API docs: /docs). Ctrl-C stops it.")
+    serve.run(app, name="steerrec", route_prefix="/")
+    print(f"Serving {name} at http://127.0.0.1:{port}/  (API docs: /docs). Ctrl-C stops it.", flush=True)
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    finally:
         serve.shutdown()
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

@@ -12,28 +12,29 @@ one each run was trained on unless --benchmark says otherwise. Needs no Ray clus
 from __future__ import annotations
 
 import argparse
-import json
 
+from steerrec.cli import main
 from steerrec.config import load
 from steerrec.evaluation.report import EvalConfig, evaluate_runs, format_table
-from steerrec.logging_utils import setup_logging
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", nargs="+", required=True, help="run folders, one per seed")
     parser.add_argument("--out", default="", help="folder for results.json and results.png")
     parser.add_argument("--benchmark", default="", help="benchmark folder (default: from run.json)")
     parser.add_argument("--split", default="test", choices=["train", "valid", "test"])
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. beam_size=50 max_examples=1000")
-    args = parser.parse_args()
-    setup_logging()
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     flags = {"runs": args.runs, "out": args.out, "benchmark": args.benchmark, "split": args.split}
-    cfg = load(EvalConfig, None, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    cfg = load(EvalConfig, None, args.overrides, flags)
     results = evaluate_runs(cfg)
     print()
     print(format_table(results))
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

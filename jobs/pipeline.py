@@ -12,22 +12,25 @@ from __future__ import annotations
 
 import argparse
 
-from steerrec.config import load
-from steerrec.logging_utils import setup_logging
-from steerrec.pipeline import PipelineConfig, format_summary, run_pipeline
+from steerrec.cli import main
+from steerrec.cluster import init_ray
+from steerrec.pipeline import format_summary, load_pipeline, run_pipeline
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="pipeline YAML (configs/demo.yaml)")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
-    args = parser.parse_args()
-    setup_logging()
-    cfg = load(PipelineConfig, args.config, args.overrides)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
+    cfg = load_pipeline(args.config, args.overrides)  # every section checked before Ray starts
+    init_ray()
     summary = run_pipeline(cfg)
     print(f"\n{summary['out']} (preferences: {summary['preferences']})\n")
     print(format_summary(summary))
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

@@ -13,14 +13,13 @@ URI (s3://, gs://). Trailing `key=value` pairs override PrepareConfig fields.
 from __future__ import annotations
 
 import argparse
-import json
 
+from steerrec.cli import main
 from steerrec.config import load
 from steerrec.data.prepare import FORMATS, PrepareConfig, prepare
-from steerrec.logging_utils import setup_logging
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--format", required=True, choices=FORMATS)
     parser.add_argument("--input", help="interactions/reviews file (not needed for world)")
@@ -31,8 +30,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strict", action="store_true", help="the first bad row is an error")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. max_bad_fraction=0.05")
-    args = parser.parse_args()
-    setup_logging()
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     flags = {
         "format": args.format,
         "input": args.input,
@@ -43,8 +44,7 @@ def main() -> None:
         "seed": args.seed,
         "strict": args.strict,
     }
-    # JSON values are YAML scalars that keep their type (a path stays a string)
-    cfg = load(PrepareConfig, None, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    cfg = load(PrepareConfig, None, args.overrides, flags)
     summary = prepare(cfg)
     counts = summary["counts"]
     rows = [("users", counts["users"]), ("items", counts["items"]), ("interactions", counts["interactions"])]
@@ -63,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

@@ -12,14 +12,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from steerrec.config import build
+from steerrec.cli import main
+from steerrec.cluster import init_ray
+from steerrec.config import load
 from steerrec.llm.base import ENGINES
 from steerrec.llm.presets import PRESETS, preset
-from steerrec.logging_utils import setup_logging
 from steerrec.preferences.properties import PropertiesConfig, summarize_items
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (jobs/prepare_data.py)")
     parser.add_argument("--out", required=True, help="item properties folder: local path or URI")
@@ -28,14 +29,14 @@ def main() -> None:
     parser.add_argument("--preset", choices=sorted(PRESETS))
     parser.add_argument("--limit-items", type=int, default=None)
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
-    args = parser.parse_args()
-    setup_logging()
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     engine = dataclasses.asdict(preset(args.preset)) if args.preset else {"engine": args.engine, "model": args.model}
-    cfg = build(
-        PropertiesConfig,
-        {"data": args.data, "out": args.out, "limit_items": args.limit_items, "engine": engine},
-        args.overrides,
-    )
+    flags = {"data": args.data, "out": args.out, "limit_items": args.limit_items, "engine": engine}
+    cfg = load(PropertiesConfig, None, args.overrides, flags)
+    init_ray()
     stats = summarize_items(cfg)
     print(f"\n{cfg.out}  ({stats['engine']}: {stats['model']})")
     for key in ("requested", "skipped_done", "written", "failed", "attempts", "tokens_in", "tokens_out", "seconds"):
@@ -43,4 +44,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

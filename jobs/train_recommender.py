@@ -14,16 +14,16 @@ Re-running with the same --out resumes from its last checkpoint (delete <out>/ra
 from __future__ import annotations
 
 import argparse
-import json
 
+from steerrec.cli import main
+from steerrec.cluster import init_ray
 from steerrec.config import load
-from steerrec.logging_utils import setup_logging
 from steerrec.train.recommender import RecommenderJobConfig, train_recommender
 
 MODELS = {"tiger": "tiger", "mender-tok": "mender_tok", "mender-emb": "mender_emb", "sasrec": "sasrec"}
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True, choices=sorted(MODELS))
     parser.add_argument("--data", required=True, help="dataset folder")
@@ -35,8 +35,10 @@ def main() -> None:
     parser.add_argument("--config", help="YAML with RecommenderJobConfig fields")
     parser.add_argument("--local", action="store_true", help="run in this process, without Ray Train")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
-    args = parser.parse_args()
-    setup_logging()
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     flags = {
         "model": MODELS[args.model],
         "data": args.data,
@@ -47,7 +49,9 @@ def main() -> None:
         "loop.seed": args.seed,
         "use_ray": not args.local,
     }
-    cfg = load(RecommenderJobConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    cfg = load(RecommenderJobConfig, args.config, args.overrides, flags)
+    if cfg.use_ray:
+        init_ray()
     summary = train_recommender(cfg)
     print(f"\n{cfg.out}: best valid {cfg.loop.monitor} {summary['best']:.4f} at epoch {summary['best_epoch']}")
     for row in summary["history"]:
@@ -55,4 +59,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

@@ -12,14 +12,14 @@ semantic_ids.parquet, rqvae/, quality.json, metrics.json and run.json. Trailing
 from __future__ import annotations
 
 import argparse
-import json
 
+from steerrec.cli import main
+from steerrec.cluster import init_ray
 from steerrec.config import load
-from steerrec.logging_utils import setup_logging
 from steerrec.train.semantic_ids import SemanticIdJobConfig, train_semantic_ids
 
 
-def main() -> None:
+def parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (items.parquet)")
     parser.add_argument("--out", required=True, help="the ids folder to write")
@@ -27,10 +27,14 @@ def main() -> None:
     parser.add_argument("--config", help="YAML with SemanticIdJobConfig fields")
     parser.add_argument("--local", action="store_true", help="run in this process, without Ray Train")
     parser.add_argument("overrides", nargs="*", help="key=value, e.g. rqvae.codebook_size=256")
-    args = parser.parse_args()
-    setup_logging()
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     flags = {"data": args.data, "out": args.out, "embeddings": args.embeddings, "use_ray": not args.local}
-    cfg = load(SemanticIdJobConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    cfg = load(SemanticIdJobConfig, args.config, args.overrides, flags)
+    if cfg.use_ray:
+        init_ray()
     quality = train_semantic_ids(cfg)
     print(f"\n{cfg.out}")
     for name, value in quality.items():
@@ -38,4 +42,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

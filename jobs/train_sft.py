@@ -15,12 +15,14 @@ import argparse
 
 from steerrec.alignment.cli import add_run_args, run_job
 from steerrec.alignment.train import fit_sft
+from steerrec.cli import main
+from steerrec.cluster import init_ray
 
 
-def main() -> None:
-    args = add_run_args(argparse.ArgumentParser(description=__doc__.splitlines()[0])).parse_args()
+def run(args: argparse.Namespace) -> None:
+    init_ray()
     run_job(args, fit_sft, "sft")
 
 
 if __name__ == "__main__":
-    main()
+    main(run, add_run_args(argparse.ArgumentParser(description=__doc__.splitlines()[0])))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 import os
 from pathlib import Path
@@ -24,6 +23,7 @@ from ray import tune
 from steerrec.alignment.config import AlignConfig
 from steerrec.alignment.evaluate import results_table
 from steerrec.alignment.sweep import trial
+from steerrec.cluster import init_ray
 from steerrec.config import load, to_dict
 from steerrec.logging_utils import setup_logging
 
@@ -50,7 +50,7 @@ def sweep_config(args: argparse.Namespace, **fixed: Any) -> AlignConfig:
     setup_logging()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     flags = {"sft_run": args.sft_run, "data": args.data, **fixed}
-    return load(AlignConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    return load(AlignConfig, args.config, args.overrides, flags)
 
 
 def trainable() -> Any:
@@ -74,6 +74,7 @@ def run_sweep(
     grace_period: int = 1,
 ) -> Any:
     """Grid `space` (dotted AlignConfig key -> tune.grid_search) over `cfg` with ASHA; resumable."""
+    init_ray()  # RAY_ADDRESS's cluster or a local Ray (never a stale current-cluster file)
     storage = Path(storage).absolute()
     path = storage / name
     fn = tune.with_resources(trainable(), {"cpu": cpus_per_trial})

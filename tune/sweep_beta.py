@@ -11,21 +11,26 @@ sweep. Prints one results table per loss; writes a PNG plot per loss.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 # Python puts this script's folder, tune/, first on the import path
 from _sweep import run_sweep, summarise, sweep_config, sweep_parser
 
 from ray import tune
+from steerrec.cli import main
 
 
-def main(argv: list[str] | None = None) -> str:
+def parser() -> argparse.ArgumentParser:
     parser = sweep_parser(__doc__.splitlines()[0], "beta")
     parser.add_argument("--losses", nargs="+", default=["dpo", "sdpo", "recpo"])
     parser.add_argument("--betas", type=float, nargs="+", default=[0.1, 0.5, 1.0, 2.0])
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     tables = []
-    for loss in args.losses:
+    for loss in args.losses:  # beta lives in each loss's own section: one experiment per loss
         cfg = sweep_config(args, **{"loss.name": loss})
         key, name = f"loss.{loss}.beta", f"{args.name}-{loss}"
         space = {key: tune.grid_search(args.betas)}
@@ -33,8 +38,7 @@ def main(argv: list[str] | None = None) -> str:
         tables.append(f"{loss}\n\n" + summarise(results, [key], Path(args.storage) / f"{name}.png"))
     table = "\n\n".join(tables)
     print(table)
-    return table
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

@@ -9,27 +9,31 @@ same command resumes an interrupted sweep. Prints the results table; writes a PN
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 # Python puts this script's folder, tune/, first on the import path
 from _sweep import run_sweep, summarise, sweep_config, sweep_parser
 
 from ray import tune
+from steerrec.cli import main
 
 
-def main(argv: list[str] | None = None) -> str:
+def parser() -> argparse.ArgumentParser:
     parser = sweep_parser(__doc__.splitlines()[0], "recpo_margin")
     parser.add_argument("--lams", type=float, nargs="+", default=[0.5, 1.0, 1.5, 2.0])
     parser.add_argument("--margins", nargs="+", default=["ratio", "difference", "log_ratio"])
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> None:
     cfg = sweep_config(args, **{"loss.name": "recpo"})
     space = {"loss.recpo.lam": tune.grid_search(args.lams), "loss.recpo.margin": tune.grid_search(args.margins)}
     results = run_sweep(cfg, space, args.storage, args.name, args.cpus_per_trial, args.max_concurrent)
     plot = Path(args.storage) / f"{args.name}.png"
     table = summarise(results, ["loss.recpo.margin", "loss.recpo.lam"], plot, group="loss.recpo.margin")
     print(table)
-    return table
 
 
 if __name__ == "__main__":
-    main()
+    main(run, parser())

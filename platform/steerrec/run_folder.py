@@ -37,6 +37,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from steerrec.errors import UserError
+
 logger = logging.getLogger(__name__)
 
 RUN_FILE = "run.json"
@@ -66,7 +68,7 @@ _REQUIRED: dict[str, type | tuple[type, ...]] = {"kind": str, "seed": int, "inpu
 _PROVENANCE = ("git_commit", "versions", "python", "created_at")
 
 
-class RunFolderError(ValueError):
+class RunFolderError(UserError, ValueError):
     """A run folder that is missing a file or holds a malformed one; the message names both."""
 
 

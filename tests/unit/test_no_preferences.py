@@ -134,12 +134,11 @@ def test_evaluation_reports_the_recommendation_axis_only(folders, tmp_path):
 
 
 def test_pipeline_with_no_preferences_builds_the_benchmark_without_them(tmp_path):
-    from steerrec.config import load
-    from steerrec.pipeline import PipelineConfig, stages
+    from steerrec.pipeline import load_pipeline, stages
 
-    cfg = load(PipelineConfig, CONFIG, [f"out={tmp_path}"])
+    cfg = load_pipeline(CONFIG, [f"out={tmp_path}"])
     names = [s.name for s in stages(cfg)]
     assert names[:4] == ["prepare", "preferences (none)", "benchmark", "semantic_ids"]
     assert [n for n in names if n.startswith("train")] == ["train sasrec s0", "train tiger s0", "train mender_emb s0"]
     with pytest.raises(ValueError, match="'truth', 'engine' or 'none'"):
-        load(PipelineConfig, CONFIG, [f"out={tmp_path}", "preferences.source=nope"])
+        load_pipeline(CONFIG, [f"out={tmp_path}", "preferences.source=nope"])

@@ -36,7 +36,7 @@ def run_job(args: argparse.Namespace, fit: Callable, name: str, **flags: str) ->
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     out = str(Path(args.out).absolute())
     flags = {**flags, "data": str(Path(args.data).absolute()), "out": out}
-    cfg = load(AlignConfig, args.config, [f"{k}={json.dumps(v)}" for k, v in flags.items()] + args.overrides)
+    cfg = load(AlignConfig, args.config, args.overrides, flags)
     result = fit(cfg, args.storage or f"{out}/ray", name=name)
     print(json.dumps(result.metrics, indent=1))
     if args.eval_users:

@@ -108,7 +108,7 @@ def load_inputs(cfg: BenchmarkConfig) -> Inputs:
     interactions = interactions.sort_by([("user_id", "ascending"), ("timestamp", "ascending")])  # stable
     pool = PreferencePool.from_table(read_preferences(cfg.preferences), cfg.preferences)
     if len(pool) == 0:
-        raise ValueError(f"{cfg.preferences}: no preference statements")
+        raise schema.SchemaError(f"{cfg.preferences}: no preference statements")
     return Inputs(sequences, read(schema.ITEMS_FILE, schema.ITEMS), interactions, pool)
 
 
@@ -212,7 +212,9 @@ def embed_all(groups: list[list[str]], cfg: EmbedderConfig, use_ray: bool | None
 def _check_targets(sequences: pa.Table, item_row: dict[str, int], data: str) -> None:
     for r, item in enumerate(sequences.column("target").to_pylist()):
         if item not in item_row:
-            raise ValueError(f"{data}/{schema.SEQUENCES_FILE}: row {r}: target {item!r} is not in items.parquet")
+            raise schema.SchemaError(
+                f"{data}/{schema.SEQUENCES_FILE}: row {r}: target {item!r} is not in items.parquet"
+            )
 
 
 def _negative_reviews(

@@ -16,6 +16,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from steerrec.data.schema import SchemaError
+
 _EMPTY = np.zeros(0, dtype=np.int64)
 
 
@@ -37,12 +39,12 @@ class PreferencePool:
         rows: dict[tuple[str, int], int] = {}
         for r, key in enumerate(zip(users, ts.tolist())):
             if key in rows:
-                raise ValueError(f"{source}: key (user_id={key[0]!r}, t={key[1]}) appears twice")
+                raise SchemaError(f"{source}: key (user_id={key[0]!r}, t={key[1]}) appears twice")
             rows[key] = r
         lists = pc.fill_null(table.column("preferences"), pa.scalar([], pa.list_(pa.string()))).combine_chunks()
         values = lists.flatten()
         if values.null_count:
-            raise ValueError(f"{source}: column 'preferences' holds {values.null_count} null statement(s)")
+            raise SchemaError(f"{source}: column 'preferences' holds {values.null_count} null statement(s)")
         unique = pc.unique(values)
         flat = pc.index_in(values, value_set=unique).to_numpy().astype(np.int64)
         offsets = lists.offsets.to_numpy().astype(np.int64)

@@ -9,6 +9,7 @@ manifest is removed before the first new file is written.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from steerrec.data.schema import MANIFEST_FILE
+from steerrec.data.schema import MANIFEST_FILE, SchemaError
 
 logger = logging.getLogger(__name__)
 _HASH_CHUNK = 1 << 20
@@ -38,16 +39,28 @@ def resolve(path_or_uri: str | Path) -> tuple[pafs.FileSystem, str]:
 
 
 def read_table(path_or_uri: str | Path, columns: list[str] | None = None) -> pa.Table:
-    """A Parquet file (or folder of files) from a local path or a URI."""
+    """A Parquet file (or folder of files) from a local path or a URI.
+
+    A missing file raises FileNotFoundError with the path as its filename; an unreadable
+    file or a missing column raises SchemaError naming the file.
+    """
     fs, path = resolve(path_or_uri)
-    return pq.read_table(path, columns=columns, filesystem=fs)
+    try:
+        return pq.read_table(path, columns=columns, filesystem=fs)
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(errno.ENOENT, "not found", str(path_or_uri)) from exc
+    except pa.ArrowInvalid as exc:
+        raise SchemaError(f"{path_or_uri}: {' '.join(str(exc).split())}") from exc
 
 
 def read_manifest(out: str | Path) -> dict[str, Any]:
     """The manifest.json of a dataset folder."""
     fs, path = resolve(out)
-    with fs.open_input_stream(f"{path}/{MANIFEST_FILE}") as handle:
-        return json.loads(handle.read().decode("utf-8"))
+    try:
+        with fs.open_input_stream(f"{path}/{MANIFEST_FILE}") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(errno.ENOENT, "not found", f"{out}/{MANIFEST_FILE}") from exc
 
 
 def is_complete(out: str | Path) -> bool:

@@ -61,6 +61,8 @@ class PrepareConfig:
             raise ValueError(f"input is required for format {self.format!r}")
         if self.world and self.format != "world":
             raise ValueError(f"world options {sorted(self.world)} are only for format 'world'")
+        if self.format == "world":
+            self.world_config()  # checks the world's keys and values now, not when prepare() runs
         if not self.out:
             raise ValueError("out is required (a local folder or a URI)")
         if self.kcore < 0:
@@ -70,17 +72,23 @@ class PrepareConfig:
         if not 0 <= self.max_bad_fraction <= 1:
             raise ValueError(f"max_bad_fraction must be in [0, 1], got {self.max_bad_fraction}")
 
+    def world_config(self) -> Any:
+        """The checked WorldConfig of `world`; its seed is `seed` unless world.seed is set."""
+        from steerrec.config import from_dict
+        from steerrec.data.world import WorldConfig
+
+        options = dict(self.world)
+        if "seed" in {f.name for f in dataclasses.fields(WorldConfig)}:
+            options.setdefault("seed", self.seed)
+        return from_dict(WorldConfig, options, "", "world")
+
 
 def make_reader(cfg: PrepareConfig) -> Reader:
     """The reader for `cfg.format` (the world is imported only when asked for)."""
     if cfg.format == "world":
-        from steerrec.config import from_dict
-        from steerrec.data.world import WorldConfig, WorldReader
+        from steerrec.data.world import WorldReader
 
-        options = dict(cfg.world)
-        if "seed" in {f.name for f in dataclasses.fields(WorldConfig)}:
-            options.setdefault("seed", cfg.seed)
-        return WorldReader(from_dict(WorldConfig, options, "world"))
+        return WorldReader(cfg.world_config())
     from steerrec.data.readers import get_reader
 
     return get_reader(cfg.format, cfg.input, cfg.meta)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from steerrec.errors import UserError
+
 # ---- keys -------------------------------------------------------------------------
 USER_ID = "user_id"
 ITEM_ID = "item_id"
@@ -130,7 +132,7 @@ SEMANTIC_IDS = pa.schema(
 )
 
 
-class SchemaError(ValueError):
+class SchemaError(UserError, ValueError):
     """A table read from another stage does not have the contracted shape."""
 
 

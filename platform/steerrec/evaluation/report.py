@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from steerrec.benchmark.axes import AXES, SENTIMENT, axis_file
+from steerrec.data.schema import SchemaError
 from steerrec.metrics import summarize
 from steerrec.run_folder import PLOT_FILE, RESULTS_FILE, RUN_FILE, RunFolderError, RunInfo, read_run_info, write_json
 
@@ -72,7 +73,7 @@ def evaluate_run(
     trie = build_trie(model, catalog.codes)
     axes = [axis for axis in cfg.axes if B.has_axis(bench, axis, cfg.split)]
     if not axes:
-        raise ValueError(f"{bench}: no {cfg.split} split of any of the axes {cfg.axes}")
+        raise SchemaError(f"{bench}: no {cfg.split} split of any of the axes {cfg.axes}")
     if len(axes) < len(cfg.axes):
         logger.warning(
             "%s: no %s split of axes %s, evaluated %s only",

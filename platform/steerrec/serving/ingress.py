@@ -2,7 +2,7 @@
 
     from steerrec.serving.ingress import use_haproxy_ingress
     use_haproxy_ingress()       # before `import ray.serve` and before Ray starts here
-    ray.init(...); serve.start(...)
+    init_ray(...); serve.start(...)   # steerrec.cluster.init_ray
 
 "proxy" is Serve's default: its Python proxy actor takes each HTTP request and hands it
 to a replica over Ray. "haproxy" is Serve's high-throughput mode (Ray >= 2.55): HAProxy

@@ -73,11 +73,13 @@ class Catalog:
         codes = semantic_ids.column("codes").to_pylist()
         widths = {len(c) for c in codes if c is not None}
         if None in codes or len(widths) != 1:
-            raise ValueError(f"{source}: every row needs a codes list of one common length, got lengths {widths}")
+            raise schema.SchemaError(
+                f"{source}: every row needs a codes list of one common length, got lengths {widths}"
+            )
         title_of = dict(zip(items.column("item_id").to_pylist(), items.column("title").to_pylist()))
         missing = [i for i, item in enumerate(ids) if item not in title_of]
         if missing:
-            raise ValueError(f"{source}: row {missing[0]}: item {ids[missing[0]]!r} is not in the items table")
+            raise schema.SchemaError(f"{source}: row {missing[0]}: item {ids[missing[0]]!r} is not in the items table")
         titles = [title_of[item] or item for item in ids]
         return cls(ids, titles, np.asarray(codes, dtype=np.int64))
 
@@ -85,7 +87,7 @@ class Catalog:
         try:
             return np.fromiter((self.row[i] for i in items), dtype=np.int64, count=len(items))
         except KeyError as exc:
-            raise ValueError(f"{source}: item {exc.args[0]!r} has no semantic ID") from None
+            raise schema.SchemaError(f"{source}: item {exc.args[0]!r} has no semantic ID") from None
 
 
 @dataclass
@@ -148,7 +150,9 @@ def axis_examples(table: pa.Table, axis: str, catalog: Catalog, source: str) -> 
         polarity = table.column("polarity").to_pylist()
         bad = next((r for r, p in enumerate(polarity) if p not in (POSITIVE, NEGATIVE)), None)
         if bad is not None:
-            raise ValueError(f"{source}: row {bad}: polarity {polarity[bad]!r} is not {POSITIVE!r} or {NEGATIVE!r}")
+            raise schema.SchemaError(
+                f"{source}: row {bad}: polarity {polarity[bad]!r} is not {POSITIVE!r} or {NEGATIVE!r}"
+            )
         negative = np.array([p == NEGATIVE for p in polarity], dtype=bool)
         pair = table.column("pair_id").to_numpy().astype(np.int64)
     target = catalog.rows_of(table.column("target").to_pylist(), f"{source} target")

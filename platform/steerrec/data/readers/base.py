@@ -30,6 +30,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from steerrec.errors import UserError
+
 
 @dataclass(frozen=True)
 class Location:
@@ -40,7 +42,7 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
-class DataError(ValueError):
+class DataError(UserError, ValueError):
     """Input that cannot be used; the message names the file, the line and the field."""
 
     def __init__(self, message: str, location: Location | None = None, field: str | None = None):
