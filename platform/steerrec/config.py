@@ -65,12 +65,12 @@ def read(
             raise ConfigError(f"{source}: expected a mapping at the top level, got {type(loaded).__name__}")
         data = loaded
     for key, value in (flags or {}).items():
-        _set_dotted(data, key, value)
+        set_dotted(data, key, value)
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"override {item!r}: expected key=value")
-        _set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
+        set_dotted(data, key.strip(), yaml.safe_load(raw) if raw.strip() else "")
     return data, source
 
 
@@ -146,7 +146,8 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
     return value
 
 
-def _set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set `value` at the dotted `key` of the nested dict `data`, creating sections as needed."""
     parts = key.split(".")
     node = data
     for part in parts[:-1]:

@@ -14,7 +14,6 @@ and Ray Tune share one adapter, and a restored trial resumes from its latest che
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Callable
 from typing import Any
@@ -27,11 +26,16 @@ RESERVED = ("base", "runs")
 
 def trial_config(config: dict[str, Any], trial_name: str) -> AlignConfig:
     """The base AlignConfig with this trial's dotted overrides and its own run folder."""
-    from steerrec.config import build
+    import copy
 
-    overrides = [f"{k}={json.dumps(v)}" for k, v in config.items() if k not in RESERVED]
-    overrides.append(f"out={json.dumps(os.path.join(config['runs'], trial_name))}")
-    return build(AlignConfig, config["base"], overrides, source=f"trial {trial_name}")
+    from steerrec.config import from_dict, set_dotted
+
+    data = copy.deepcopy(config["base"])
+    for key, value in config.items():
+        if key not in RESERVED:
+            set_dotted(data, key, value)
+    data["out"] = os.path.join(config["runs"], trial_name)
+    return from_dict(AlignConfig, data, f"trial {trial_name}")
 
 
 def trial(
