@@ -80,3 +80,38 @@ def test_config_checks_name_the_field():
         LoopConfig(epochs=0)
     with pytest.raises(ValueError, match="fail_marker"):
         LoopConfig(fail_at_epoch=2)
+    with pytest.raises(ValueError, match="loop.mode must be 'max' or 'min', got 'lower'"):
+        LoopConfig(mode="lower")
+
+
+def test_mode_min_keeps_the_lowest_epoch(tmp_path):
+    cfg = LoopConfig(epochs=10, patience=2, mode="min", progress=False)
+    summary, _ = fit_local(ToyTask([0.5, 0.2, 0.3, 0.1, 0.4, 0.6]), cfg, tmp_path)
+    assert summary["best_epoch"] == 4 and summary["best"] == 0.1 and summary["epoch"] == 6
+    cfg = LoopConfig(epochs=10, patience=2, mode="max", progress=False)
+    summary, _ = fit_local(ToyTask([0.5, 0.2, 0.3, 0.1, 0.4, 0.6]), cfg, tmp_path / "max")
+    assert summary["best_epoch"] == 1 and summary["epoch"] == 3
+
+
+class HookTask(ToyTask):
+    """Records each on_epoch_start call; its return value joins the epoch's row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[int] = []
+
+    def on_epoch_start(self, model, optimizer, epoch):
+        assert isinstance(model, torch.nn.Linear) and isinstance(optimizer, torch.optim.AdamW)
+        self.started.append(epoch)
+        return {"hooked": epoch * 10}
+
+
+def test_on_epoch_start_runs_before_every_epoch_also_after_a_resume(tmp_path):
+    task = HookTask()
+    _, latest = fit_local(task, LoopConfig(epochs=2, progress=False), tmp_path / "a")
+    assert task.started == [1, 2]
+    resumed = HookTask()
+    summary = run_loop(resumed, LoopConfig(epochs=3, progress=False), LocalSession(tmp_path / "b", resume_from=latest))
+    assert resumed.started == [3]
+    assert [r["hooked"] for r in summary["history"]] == [10, 20, 30]
+    assert "hooked" not in fit_local(ToyTask(), LoopConfig(epochs=1, progress=False), tmp_path / "c")[0]["history"][0]

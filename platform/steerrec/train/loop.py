@@ -4,10 +4,13 @@
     summary = fit_local(task, LoopConfig(epochs=3))          # same loop, no Ray
 
 A `Task` supplies the model, its batches and its validation; the loop owns the rest:
-AdamW steps (DDP under Ray), validation each epoch, early stopping on `monitor` with
-`patience`, a checkpoint per epoch (model.safetensors, best.safetensors,
-optimizer.safetensors + optimizer.json, state.json) reported with the epoch's metrics,
-and resumption from the latest checkpoint after a worker failure.
+AdamW steps (DDP under Ray), validation each epoch, early stopping on `monitor` (higher
+is better with mode "max", lower with "min") with `patience`, a checkpoint per epoch
+(model.safetensors, best.safetensors, optimizer.safetensors + optimizer.json, state.json)
+reported with the epoch's metrics, and resumption from the latest checkpoint after a
+worker failure. A task may also define `on_epoch_start(model, optimizer, epoch) -> dict
+| None`, called before each epoch's batches (after a resume too); what it returns joins
+that epoch's metrics row.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ class LoopConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
     patience: int = 3  # epochs without a better `monitor` before stopping; 0 never stops early
-    monitor: str = "ndcg@10"  # validation metric, higher is better
+    monitor: str = "ndcg@10"  # validation metric
+    mode: str = "max"  # "max": a higher `monitor` is better; "min": a lower one
     seed: int = 0
     num_threads: int = 1  # torch threads per worker
     progress: bool = True  # tqdm over batches on rank 0
@@ -55,6 +59,8 @@ class LoopConfig:
             raise ValueError(f"loop.lr must be > 0, got {self.lr}")
         if self.patience < 0 or self.grad_clip < 0 or self.weight_decay < 0:
             raise ValueError("loop.patience, loop.grad_clip and loop.weight_decay must be >= 0")
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"loop.mode must be 'max' or 'min', got {self.mode!r}")
         if self.fail_at_epoch and not self.fail_marker:
             raise ValueError("loop.fail_at_epoch needs loop.fail_marker (a file path that makes it happen once)")
 
@@ -223,12 +229,15 @@ def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
     for epoch in range(start_epoch, cfg.epochs + 1):
         _maybe_fail(cfg, epoch, session.rank)
         started = time.perf_counter()
+        hook = getattr(task, "on_epoch_start", None)
+        extra = (hook(unwrap(model), optimizer, epoch) or {}) if hook is not None else {}
         loss, steps, busy = _epoch(task, model, optimizer, cfg, epoch, session)
         unwrap(model).eval()
         with torch.no_grad():
             sums = _all_reduce(task.validate(unwrap(model), session.rank, session.world_size), session.world_size)
         valid = {k: v / max(sums["count"], 1) for k, v in sums.items() if k != "count"}
-        improved = valid[cfg.monitor] > state["best"] or state["best_epoch"] == 0  # NaN: keep the first
+        better = valid[cfg.monitor] > state["best"] if cfg.mode == "max" else valid[cfg.monitor] < state["best"]
+        improved = better or state["best_epoch"] == 0  # NaN: keep the first
         if improved:
             state.update(best=valid[cfg.monitor], best_epoch=epoch, bad_epochs=0)
             if session.rank == 0:
@@ -242,6 +251,7 @@ def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
             "steps_per_s": steps / max(busy, 1e-9),
             "seconds": time.perf_counter() - started,
             "start_epoch": start_epoch,
+            **extra,
             **{f"valid_{k}": v for k, v in valid.items()},
             f"best_{cfg.monitor}": state["best"],
         }
