@@ -150,3 +150,12 @@ def test_write_json_is_atomic(tmp_path, monkeypatch):
     assert json.loads(path.read_text()) == {"a": 1.5} and sorted(p.name for p in path.parent.iterdir()) == [
         "metrics.json"
     ]
+
+
+def test_file_names_agree_with_the_dataset_schema_and_the_models():
+    from steerrec import run_folder as rf
+    from steerrec.data import schema
+    from steerrec.models import seq2seq
+
+    assert (rf.ITEMS_FILE, rf.SEMANTIC_IDS_FILE) == (schema.ITEMS_FILE, schema.SEMANTIC_IDS_FILE)
+    assert (seq2seq.CONFIG_FILE, seq2seq.WEIGHTS_FILE) == (rf.CONFIG_FILE, rf.MODEL_FILE)
