@@ -97,7 +97,8 @@ def test_semantic_ids_job_on_ray_resumes_after_a_worker_dies(world, ray_session,
 
     marker = tmp_path / "failed-once"
     scaling = RayScaling(num_workers=1, cpus_per_worker=1, max_failures=1)
-    out, quality = _ids_job(world, "ids_ray", True, scaling=scaling, fail_at_epoch=2, fail_marker=str(marker))
+    failure = {"fail_at_epoch": 2, "fail_marker": str(marker), "checkpoint_every": 1}
+    out, quality = _ids_job(world, "ids_ray", True, scaling=scaling, **failure)
     assert marker.is_file()  # the worker did die at the start of epoch 2
     rows = json.loads((out / "metrics.json").read_text())
     assert [r["epoch"] for r in rows] == [1, 2, 3]  # ... and the restarted one began after epoch 1

@@ -39,14 +39,10 @@ def test_unknown_or_bad_rqvae_key_fails_when_the_config_loads(tmp_path):
     assert isinstance(cfg.rqvae, RQVAEConfig) and cfg.rqvae.codebook_size == 16
     assert with_input_dim(cfg, 384).rqvae.input_dim == 384 and cfg.rqvae.input_dim == 768
     loop = cfg.loop_config()
-    assert (loop.epochs, loop.lr, loop.mode, loop.monitor, loop.patience, loop.grad_clip) == (
-        200,
-        1e-3,
-        "min",
-        "loss",
-        0,
-        0,
-    )
+    assert (loop.epochs, loop.lr, loop.mode, loop.monitor) == (200, 1e-3, "min", "loss")
+    assert (loop.patience, loop.grad_clip, loop.checkpoint_every) == (0, 0, 10)
+    with pytest.raises(ValueError, match="loop.checkpoint_every must be >= 1, got 0"):
+        load(SemanticIdJobConfig, None, ["data=d", "out=o", "checkpoint_every=0"])
 
 
 def test_task_trains_every_parameter_and_resumes_after_its_checkpoint(tmp_path):

@@ -115,3 +115,28 @@ def test_on_epoch_start_runs_before_every_epoch_also_after_a_resume(tmp_path):
     assert resumed.started == [3]
     assert [r["hooked"] for r in summary["history"]] == [10, 20, 30]
     assert "hooked" not in fit_local(ToyTask(), LoopConfig(epochs=1, progress=False), tmp_path / "c")[0]["history"][0]
+
+
+def test_checkpoint_every_keeps_the_last_and_the_early_stop_epoch(tmp_path):
+    rows: list[dict] = []
+    summary, latest = fit_local(
+        ToyTask(), LoopConfig(epochs=5, checkpoint_every=2, progress=False), tmp_path / "a", rows.append
+    )
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]  # every epoch is reported
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "checkpoint_0002",
+        "checkpoint_0004",
+        "checkpoint_0005",
+    ]
+    assert json.loads((latest / "state.json").read_text())["epoch"] == 5
+    cfg = LoopConfig(epochs=10, patience=2, checkpoint_every=4, progress=False)
+    summary, latest = fit_local(ToyTask([0.1, 0.3, 0.2, 0.25, 0.9]), cfg, tmp_path / "b")
+    assert summary["epoch"] == 4 and latest.name == "checkpoint_0004"
+    summary, latest = fit_local(
+        ToyTask([0.1, 0.3, 0.2, 0.1, 0.9]),
+        LoopConfig(epochs=10, patience=2, checkpoint_every=5, progress=False),
+        tmp_path / "c",
+    )
+    assert summary["epoch"] == 4 and latest.name == "checkpoint_0004"
+    with pytest.raises(ValueError, match="loop.checkpoint_every must be >= 1, got 0"):
+        LoopConfig(checkpoint_every=0)

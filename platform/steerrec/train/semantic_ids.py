@@ -49,6 +49,7 @@ class SemanticIdJobConfig:
     use_ray: bool = True  # False: the same loop in this process (fit_local)
     scaling: RayScaling = field(default_factory=RayScaling)
     progress: bool = True  # a progress bar over each epoch's batches
+    checkpoint_every: int = 10  # epochs between checkpoints: a failure loses at most this many epochs
     fail_at_epoch: int = 0  # tests only: the worker exits once at the start of this epoch (loop.fail_at_epoch)
     fail_marker: str = ""  # the file that makes that failure happen once
 
@@ -61,7 +62,7 @@ class SemanticIdJobConfig:
             )
         if self.collision_limit < 0:
             raise ValueError(f"collision_limit must be >= 0, got {self.collision_limit}")
-        self.loop_config()  # checks fail_at_epoch / fail_marker
+        self.loop_config()  # checks checkpoint_every, fail_at_epoch, fail_marker
 
     def loop_config(self) -> LoopConfig:
         """The loop settings the RQ-VAE config implies: every epoch runs (no early stop, no clipping)."""
@@ -76,6 +77,7 @@ class SemanticIdJobConfig:
             monitor=MONITOR,
             mode="min",
             seed=r.seed,
+            checkpoint_every=self.checkpoint_every,
             num_threads=self.scaling.cpus_per_worker,
             progress=self.progress,
             fail_at_epoch=self.fail_at_epoch,
