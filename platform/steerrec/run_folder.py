@@ -178,8 +178,8 @@ def read_run_info(run_dir: str | Path, kinds: Sequence[str] | None = None) -> Ru
     if "schema_version" not in data:
         logger.warning("%s: no schema_version (written before it existed), read as legacy", path)
         data = _from_legacy(data)
-    version = data["schema_version"]
-    if version not in (0, RUN_SCHEMA_VERSION) or isinstance(version, bool):
+    elif data["schema_version"] != RUN_SCHEMA_VERSION or isinstance(data["schema_version"], bool):
+        version = data["schema_version"]
         raise RunFolderError(f"{path}: schema_version {version!r} unknown; this code reads {RUN_SCHEMA_VERSION}")
     for name, kind in _REQUIRED.items():
         if name not in data:

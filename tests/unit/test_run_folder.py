@@ -76,7 +76,7 @@ def test_not_json_and_not_an_object(tmp_path):
         read_run_info(tmp_path)
 
 
-@pytest.mark.parametrize("version", [2, "1", True, -1])
+@pytest.mark.parametrize("version", [0, 2, "1", True, -1, None])
 def test_unknown_schema_version(tmp_path, version):
     where = _write(tmp_path, _valid() | {"schema_version": version})
     with pytest.raises(RunFolderError, match=where + ": schema_version .* unknown; this code reads 1"):
