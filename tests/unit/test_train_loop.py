@@ -122,7 +122,8 @@ def test_checkpoint_every_keeps_the_last_and_the_early_stop_epoch(tmp_path):
     summary, latest = fit_local(
         ToyTask(), LoopConfig(epochs=5, checkpoint_every=2, progress=False), tmp_path / "a", rows.append
     )
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5]  # every epoch is reported
+    assert [r["epoch"] for r in rows] == [2, 4, 5]  # the epochs with a checkpoint are reported
+    assert [r["epoch"] for r in summary["history"]] == [1, 2, 3, 4, 5]
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
         "checkpoint_0002",
         "checkpoint_0004",
