@@ -4,9 +4,11 @@
         python jobs/train_semantic_ids.py --data /abs/data/world --out /abs/runs/ids rqvae.epochs=200
 
 `--embeddings` takes a Parquet file (item_id, embedding); without it the items' rendered
-text is embedded with `embedder.model` (MiniLM by default). The folder gets
-semantic_ids.parquet, rqvae/, quality.json, metrics.json and run.json. Trailing
-`key=value` pairs override SemanticIdJobConfig fields (rqvae.*, embedder.*, scaling.*).
+text is embedded with `embedder.model` (MiniLM by default). The RQ-VAE trains on
+steerrec.train.loop (checkpoints every `checkpoint_every` epochs; a failed worker resumes
+from the latest). The folder gets semantic_ids.parquet, rqvae/, quality.json,
+metrics.json, run.json and ray/. Trailing `key=value` pairs override SemanticIdJobConfig
+fields (rqvae.*, embedder.*, scaling.*, checkpoint_every, progress); an unknown key is an error.
 """
 
 from __future__ import annotations

@@ -37,22 +37,48 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+# the run folder's file names live with the other folder contracts in data/schema.py, so that
+# models (below this module) can use them too
+from steerrec.data.schema import (  # re-exported: run folders are read and written through this module
+    CONFIG_FILE as CONFIG_FILE,
+)
+from steerrec.data.schema import (
+    ITEM_EMBEDDINGS_FILE as ITEM_EMBEDDINGS_FILE,
+)
+from steerrec.data.schema import (
+    ITEMS_FILE as ITEMS_FILE,
+)
+from steerrec.data.schema import (
+    JOB_FILE as JOB_FILE,
+)
+from steerrec.data.schema import (
+    METRICS_FILE as METRICS_FILE,
+)
+from steerrec.data.schema import (
+    MODEL_FILE as MODEL_FILE,
+)
+from steerrec.data.schema import (
+    PLOT_FILE as PLOT_FILE,
+)
+from steerrec.data.schema import (
+    QUALITY_FILE as QUALITY_FILE,
+)
+from steerrec.data.schema import (
+    RAY_DIR as RAY_DIR,
+)
+from steerrec.data.schema import (
+    RESULTS_FILE as RESULTS_FILE,
+)
+from steerrec.data.schema import (
+    RUN_FILE as RUN_FILE,
+)
+from steerrec.data.schema import (
+    SEMANTIC_IDS_FILE as SEMANTIC_IDS_FILE,
+)
 from steerrec.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-RUN_FILE = "run.json"
-CONFIG_FILE = "config.yaml"
-JOB_FILE = "job.yaml"
-METRICS_FILE = "metrics.json"
-MODEL_FILE = "model.safetensors"
-ITEMS_FILE = "items.parquet"
-ITEM_EMBEDDINGS_FILE = "item_embeddings.parquet"
-SEMANTIC_IDS_FILE = "semantic_ids.parquet"
-QUALITY_FILE = "quality.json"
-RESULTS_FILE = "results.json"
-PLOT_FILE = "results.png"
-RAY_DIR = "ray"
 
 RUN_SCHEMA_VERSION = 1
 PACKAGES = ("steerrec", "torch", "transformers", "peft", "ray", "numpy", "pyarrow", "safetensors")
@@ -180,8 +206,8 @@ def read_run_info(run_dir: str | Path, kinds: Sequence[str] | None = None) -> Ru
     if "schema_version" not in data:
         logger.warning("%s: no schema_version (written before it existed), read as legacy", path)
         data = _from_legacy(data)
-    version = data["schema_version"]
-    if version not in (0, RUN_SCHEMA_VERSION) or isinstance(version, bool):
+    elif data["schema_version"] != RUN_SCHEMA_VERSION or isinstance(data["schema_version"], bool):
+        version = data["schema_version"]
         raise RunFolderError(f"{path}: schema_version {version!r} unknown; this code reads {RUN_SCHEMA_VERSION}")
     for name, kind in _REQUIRED.items():
         if name not in data:

@@ -64,28 +64,24 @@ def world(tmp_path_factory):
     return root
 
 
-def _ids_job(world, name: str, use_ray: bool):
+def _ids_job(world, name: str, use_ray: bool, **job):
+    from steerrec.ids.rqvae import RQVAEConfig
     from steerrec.train.semantic_ids import SemanticIdJobConfig, train_semantic_ids
 
     out = world / name
-    quality = train_semantic_ids(
-        SemanticIdJobConfig(
-            data=str(world / "data"),
-            out=str(out),
-            embeddings=str(world / "emb.parquet"),
-            use_ray=use_ray,
-            rqvae={
-                "hidden_dims": [16],
-                "latent_dim": 8,
-                "n_levels": 2,
-                "codebook_size": 4,
-                "epochs": 3,
-                "batch_size": 64,
-                "kmeans_iters": 5,
-            },
-        )
+    rqvae = RQVAEConfig(
+        hidden_dims=[16], latent_dim=8, n_levels=2, codebook_size=4, epochs=3, batch_size=64, kmeans_iters=5
     )
-    return out, quality
+    cfg = SemanticIdJobConfig(
+        data=str(world / "data"),
+        out=str(out),
+        embeddings=str(world / "emb.parquet"),
+        use_ray=use_ray,
+        rqvae=rqvae,
+        progress=False,
+        **job,
+    )
+    return out, train_semantic_ids(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -95,10 +91,19 @@ def semantic_ids(world):
 
 
 @pytest.mark.slow
-def test_semantic_ids_job_on_ray_writes_unique_codes_and_weights(world, ray_session):
+def test_semantic_ids_job_on_ray_resumes_after_a_worker_dies(world, ray_session, tmp_path):
     from steerrec.data.schema import SEMANTIC_IDS, validate
+    from steerrec.train.loop import RayScaling
 
-    out, quality = _ids_job(world, "ids_ray", use_ray=True)
+    marker = tmp_path / "failed-once"
+    scaling = RayScaling(num_workers=1, cpus_per_worker=1, max_failures=1)
+    failure = {"fail_at_epoch": 2, "fail_marker": str(marker), "checkpoint_every": 1}
+    out, quality = _ids_job(world, "ids_ray", True, scaling=scaling, **failure)
+    assert marker.is_file()  # the worker did die at the start of epoch 2
+    rows = json.loads((out / "metrics.json").read_text())
+    assert [r["epoch"] for r in rows] == [1, 2, 3]  # ... and the restarted one began after epoch 1
+    assert [r["start_epoch"] for r in rows] == [1, 2, 2]
+    assert {"reseeded_1", "valid_loss", "valid_collisions"} <= set(rows[1])
     table = validate(pq.read_table(out / "semantic_ids.parquet"), SEMANTIC_IDS, "semantic_ids")
     items = pq.read_table(world / "data" / "items.parquet").column("item_id").to_pylist()
     assert table.column("item_id").to_pylist() == items
@@ -107,9 +112,9 @@ def test_semantic_ids_job_on_ray_writes_unique_codes_and_weights(world, ray_sess
     assert codes[:, :2].max() < 4
     assert quality["unique_ids"] and quality["n_items"] == 80
     assert (out / "rqvae" / "rqvae.safetensors").is_file()
-    assert len(json.loads((out / "metrics.json").read_text())) == 3
     info = read_run_info(out, kinds=("semantic_ids",))
     assert info.inputs["data"]["manifest_sha256"] and info.details["rqvae"]["input_dim"] == 16
+    assert info.details["best_epoch"] == min(rows, key=lambda r: r["valid_loss"])["epoch"]
 
 
 def test_tiger_resumes_after_a_worker_dies_then_evaluates(world, semantic_ids, ray_session, tmp_path):

@@ -106,7 +106,7 @@ def test_mender_emb_reads_history_only_when_rows_have_no_preference(folders):
 
 def test_evaluation_reports_the_recommendation_axis_only(folders, tmp_path):
     from steerrec.evaluation.report import EvalConfig, evaluate_runs, format_table
-    from steerrec.train.loop import LoopConfig
+    from steerrec.train.loop import LoopConfig, ScheduleConfig
     from steerrec.train.recommender import RecommenderJobConfig, train_recommender
 
     data, bench, _ = folders
@@ -120,9 +120,15 @@ def test_evaluation_reports_the_recommendation_axis_only(folders, tmp_path):
             use_ray=False,
             beam_size=10,
             model_config={"hidden": 8, "num_blocks": 1, "max_len": 20},
-            loop=LoopConfig(epochs=1, batch_size=32, progress=False),
+            length_buckets=4,  # the recipe's knobs: bucketed batches, a cosine schedule, sparse validation
+            loop=LoopConfig(
+                epochs=2, batch_size=32, valid_every=2, schedule=ScheduleConfig("cosine", 1), progress=False
+            ),
         )
     )
+    history = json.loads((run / "metrics.json").read_text())["history"]
+    assert "valid_loss" in history[0] and "valid_ndcg@10" in history[1]  # teacher-forced loss, then ranking
+    assert history[1]["lr"] < history[0]["lr"]  # decayed
     results = evaluate_runs(EvalConfig(runs=[str(run)], axes=list(AXES), beam_size=10, plot=False))
     assert list(results["summary"]) == [RECOMMENDATION] and list(results["per_run"][0]) == [RECOMMENDATION]
     recall = results["summary"][RECOMMENDATION]["recall@10"]["mean"]

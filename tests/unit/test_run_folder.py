@@ -76,7 +76,7 @@ def test_not_json_and_not_an_object(tmp_path):
         read_run_info(tmp_path)
 
 
-@pytest.mark.parametrize("version", [2, "1", True, -1])
+@pytest.mark.parametrize("version", [0, 2, "1", True, -1, None])
 def test_unknown_schema_version(tmp_path, version):
     where = _write(tmp_path, _valid() | {"schema_version": version})
     with pytest.raises(RunFolderError, match=where + ": schema_version .* unknown; this code reads 1"):
@@ -150,3 +150,12 @@ def test_write_json_is_atomic(tmp_path, monkeypatch):
     assert json.loads(path.read_text()) == {"a": 1.5} and sorted(p.name for p in path.parent.iterdir()) == [
         "metrics.json"
     ]
+
+
+def test_file_names_agree_with_the_dataset_schema_and_the_models():
+    from steerrec import run_folder as rf
+    from steerrec.data import schema
+    from steerrec.models import seq2seq
+
+    assert (rf.ITEMS_FILE, rf.SEMANTIC_IDS_FILE) == (schema.ITEMS_FILE, schema.SEMANTIC_IDS_FILE)
+    assert (seq2seq.CONFIG_FILE, seq2seq.WEIGHTS_FILE) == (rf.CONFIG_FILE, rf.MODEL_FILE)

@@ -80,6 +80,67 @@ def test_config_checks_name_the_field():
         LoopConfig(epochs=0)
     with pytest.raises(ValueError, match="fail_marker"):
         LoopConfig(fail_at_epoch=2)
+    with pytest.raises(ValueError, match="loop.mode must be 'max' or 'min', got 'lower'"):
+        LoopConfig(mode="lower")
+
+
+def test_mode_min_keeps_the_lowest_epoch(tmp_path):
+    cfg = LoopConfig(epochs=10, patience=2, mode="min", progress=False)
+    summary, _ = fit_local(ToyTask([0.5, 0.2, 0.3, 0.1, 0.4, 0.6]), cfg, tmp_path)
+    assert summary["best_epoch"] == 4 and summary["best"] == 0.1 and summary["epoch"] == 6
+    cfg = LoopConfig(epochs=10, patience=2, mode="max", progress=False)
+    summary, _ = fit_local(ToyTask([0.5, 0.2, 0.3, 0.1, 0.4, 0.6]), cfg, tmp_path / "max")
+    assert summary["best_epoch"] == 1 and summary["epoch"] == 3
+
+
+class HookTask(ToyTask):
+    """Records each on_epoch_start call; its return value joins the epoch's row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[int] = []
+
+    def on_epoch_start(self, model, optimizer, epoch):
+        assert isinstance(model, torch.nn.Linear) and isinstance(optimizer, torch.optim.AdamW)
+        self.started.append(epoch)
+        return {"hooked": epoch * 10}
+
+
+def test_on_epoch_start_runs_before_every_epoch_also_after_a_resume(tmp_path):
+    task = HookTask()
+    _, latest = fit_local(task, LoopConfig(epochs=2, progress=False), tmp_path / "a")
+    assert task.started == [1, 2]
+    resumed = HookTask()
+    summary = run_loop(resumed, LoopConfig(epochs=3, progress=False), LocalSession(tmp_path / "b", resume_from=latest))
+    assert resumed.started == [3]
+    assert [r["hooked"] for r in summary["history"]] == [10, 20, 30]
+    assert "hooked" not in fit_local(ToyTask(), LoopConfig(epochs=1, progress=False), tmp_path / "c")[0]["history"][0]
+
+
+def test_checkpoint_every_keeps_the_last_and_the_early_stop_epoch(tmp_path):
+    rows: list[dict] = []
+    summary, latest = fit_local(
+        ToyTask(), LoopConfig(epochs=5, checkpoint_every=2, progress=False), tmp_path / "a", rows.append
+    )
+    assert [r["epoch"] for r in rows] == [2, 4, 5]  # the epochs with a checkpoint are reported
+    assert [r["epoch"] for r in summary["history"]] == [1, 2, 3, 4, 5]
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == [
+        "checkpoint_0002",
+        "checkpoint_0004",
+        "checkpoint_0005",
+    ]
+    assert json.loads((latest / "state.json").read_text())["epoch"] == 5
+    cfg = LoopConfig(epochs=10, patience=2, checkpoint_every=4, progress=False)
+    summary, latest = fit_local(ToyTask([0.1, 0.3, 0.2, 0.25, 0.9]), cfg, tmp_path / "b")
+    assert summary["epoch"] == 4 and latest.name == "checkpoint_0004"
+    summary, latest = fit_local(
+        ToyTask([0.1, 0.3, 0.2, 0.1, 0.9]),
+        LoopConfig(epochs=10, patience=2, checkpoint_every=5, progress=False),
+        tmp_path / "c",
+    )
+    assert summary["epoch"] == 4 and latest.name == "checkpoint_0004"
+    with pytest.raises(ValueError, match="loop.checkpoint_every must be >= 1, got 0"):
+        LoopConfig(checkpoint_every=0)
 
 
 class SplitTask(ToyTask):
@@ -144,3 +205,43 @@ def test_a_trainable_only_checkpoint_missing_a_trained_weight_is_refused(tmp_pat
     save_file({"0.weight": torch.zeros(1, 1)}, str(tmp_path / "w.safetensors"))
     with pytest.raises(ValueError, match=r"w.safetensors: .*missing trainable weights \['0.bias'\]"):
         load_weights(model, tmp_path / "w.safetensors", trainable_only=True)
+
+
+class CountedTask(ToyTask):
+    """ToyTask that knows its steps per epoch and has a cheap teacher-forced check."""
+
+    def steps_per_epoch(self, world_size):
+        return 4
+
+    def valid_loss(self, model, rank, world_size):
+        return {"loss": float(self.loss(model, {"x": self.x})) * 32, "count": 32.0}
+
+
+def test_schedule_sets_the_lr_of_each_step_and_resumes_from_the_step(tmp_path):
+    from steerrec.train.schedule import ScheduleConfig, lr_factor
+
+    sched = ScheduleConfig("cosine", warmup_steps=2, min_ratio=0.1)
+    cfg = LoopConfig(epochs=2, progress=False, lr=0.1, schedule=sched, patience=0)
+    first, latest = fit_local(CountedTask(), cfg, tmp_path / "a")
+    rows = first["history"]
+    assert [r["step"] for r in rows] == [4, 8]
+    assert rows[0]["lr"] == pytest.approx(0.1 * lr_factor(4, sched, 8))
+    assert rows[1]["lr"] == pytest.approx(0.1 * 0.1)  # the last step of the cosine: min_ratio
+    cfg.epochs = 3  # resumed: the schedule goes on from step 8 of a 12-step run
+    second = run_loop(CountedTask(), cfg, LocalSession(tmp_path / "b", resume_from=latest))
+    assert second["history"][-1]["step"] == 12
+    assert second["history"][-1]["lr"] == pytest.approx(0.1 * lr_factor(12, sched, 12))
+    with pytest.raises(ValueError, match="steps_per_epoch"):
+        fit_local(ToyTask(), LoopConfig(epochs=1, progress=False, schedule=ScheduleConfig("cosine")), tmp_path / "c")
+
+
+def test_full_validation_every_n_epochs_and_patience_in_evaluations(tmp_path):
+    task = CountedTask([0.5, 0.4, 0.3, 0.9])  # scores of the full validations, in order
+    cfg = LoopConfig(epochs=20, valid_every=3, patience=2, progress=False)
+    summary, _ = fit_local(task, cfg, tmp_path)
+    rows = summary["history"]
+    full = [r["epoch"] for r in rows if "valid_ndcg@10" in r]
+    assert full == [3, 6, 9]  # stopped after two evaluations without a better value
+    assert summary["best_epoch"] == 3 and summary["epoch"] == 9
+    assert all("valid_loss" in r for r in rows if r["epoch"] not in full)  # the cheap check between
+    assert "best_ndcg@10" not in rows[0]  # nothing evaluated yet

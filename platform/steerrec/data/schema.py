@@ -124,6 +124,17 @@ ITEM_PROPERTY_FAILURES = pa.schema(
 
 # ---- run folder ---------------------------------------------------------------------
 SEMANTIC_IDS_FILE = "semantic_ids.parquet"
+# a run folder's other files (steerrec.run_folder documents them)
+RUN_FILE = "run.json"
+CONFIG_FILE = "config.yaml"
+JOB_FILE = "job.yaml"
+METRICS_FILE = "metrics.json"
+MODEL_FILE = "model.safetensors"
+ITEM_EMBEDDINGS_FILE = "item_embeddings.parquet"
+QUALITY_FILE = "quality.json"
+RESULTS_FILE = "results.json"
+PLOT_FILE = "results.png"
+RAY_DIR = "ray"
 SEMANTIC_IDS = pa.schema(
     [
         pa.field("item_id", pa.string(), nullable=False),

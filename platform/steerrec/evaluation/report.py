@@ -22,7 +22,17 @@ import numpy as np
 from steerrec.benchmark.axes import AXES, SENTIMENT, axis_file
 from steerrec.data.schema import SchemaError
 from steerrec.metrics import summarize
-from steerrec.run_folder import PLOT_FILE, RESULTS_FILE, RUN_FILE, RunFolderError, RunInfo, read_run_info, write_json
+from steerrec.run_folder import (
+    JOB_FILE,
+    PLOT_FILE,
+    RESULTS_FILE,
+    RUN_FILE,
+    RunFolderError,
+    RunInfo,
+    load_recommender,
+    read_run_info,
+    write_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +69,6 @@ def evaluate_run(
     """{axis: {metric: value}} for one run folder; axes the benchmark lacks (one built
     without preferences has the recommendation axis only) or without rows are left out."""
     from steerrec.config import load
-    from steerrec.run_folder import JOB_FILE, load_recommender
     from steerrec.train import batches as B
     from steerrec.train.ranking import axis_scores, build_trie, rank_encoded, sentiment_scores
     from steerrec.train.recommender import RecommenderJobConfig, embedder

@@ -20,12 +20,12 @@ from safetensors.torch import load_model, save_model
 
 from steerrec.config import dump
 from steerrec.config import load as load_config
+from steerrec.data.schema import CONFIG_FILE, MODEL_FILE
 from steerrec.models.vocab import BOS, PAD
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = "config.yaml"
-WEIGHTS_FILE = "model.safetensors"
+WEIGHTS_FILE = MODEL_FILE  # the run folder's names (steerrec.data.schema)
 BEAM_ATTENTION = "steerrec_beams"  # the attention implementation of our T5 stacks (beam_attention_name)
 
 

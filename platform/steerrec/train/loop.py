@@ -4,25 +4,28 @@
     summary = fit_local(task, LoopConfig(epochs=3))          # same loop, no Ray
 
 A `Task` supplies the model, its batches and its validation; the loop owns the rest:
-AdamW steps (DDP under Ray, gradient accumulation), validation each epoch, early stopping
-on `monitor` with `patience`, a checkpoint per epoch (model.safetensors, best.safetensors,
-optimizer.safetensors + optimizer.json, state.json, and the task's own files) reported
-with the epoch's metrics, and resumption from the latest checkpoint after a worker failure.
-No pickle anywhere: tensors go to safetensors, everything else to JSON (train/checkpoint.py).
-The sessions and fit_ray live in train/sessions.py; this module re-exports them.
+AdamW steps (DDP under Ray, gradient accumulation) with a learning-rate schedule (warmup,
+then cosine or inverse-sqrt decay: train/schedule.py), validation every `valid_every`
+epochs and at the last, early stopping on `monitor` (higher is better with mode "max",
+lower with "min") after `patience` evaluations without a better value, a checkpoint every
+`checkpoint_every` epochs and at the last (model.safetensors, best.safetensors,
+optimizer.safetensors + optimizer.json, state.json, and the task's own files) reported with
+that epoch's metrics (the epochs between are logged and kept in the summary's history),
+and resumption from the latest checkpoint after a worker failure. No pickle anywhere:
+tensors go to safetensors, everything else to JSON (train/checkpoint.py). The sessions and
+fit_ray live in train/sessions.py, one epoch's pass in train/epoch.py.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
+import math
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,6 +41,8 @@ from steerrec.train.checkpoint import (
     save_weights,
     unwrap,
 )
+from steerrec.train.epoch import all_reduce, maybe_fail, run_epoch
+from steerrec.train.schedule import ScheduleConfig, lr_factor
 from steerrec.train.sessions import LocalSession, RayScaling, RaySession, fit_ray
 
 logger = logging.getLogger(__name__)
@@ -52,6 +57,7 @@ __all__ = [
     "LoopConfig",
     "RayScaling",
     "RaySession",
+    "ScheduleConfig",
     "Task",
     "fit_local",
     "fit_ray",
@@ -69,13 +75,17 @@ __all__ = [
 class LoopConfig:
     epochs: int = 10
     batch_size: int = 64
-    lr: float = 1e-3
+    lr: float = 1e-3  # the peak learning rate (the schedule multiplies it)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
     grad_accum: int = 1  # batches whose gradients add up to one optimizer step
-    patience: int = 3  # epochs without a better `monitor` before stopping; 0 never stops early
-    monitor: str = "ndcg@10"  # validation metric, higher is better; "" = none (the best epoch is the last)
+    valid_every: int = 1  # epochs between full validations (the last epoch always has one)
+    patience: int = 3  # evaluations without a better `monitor` before stopping; 0 never stops early
+    monitor: str = "ndcg@10"  # validation metric; "" = none (the best epoch is the last)
+    mode: str = "max"  # "max": a higher `monitor` is better; "min": a lower one
     seed: int = 0
+    checkpoint_every: int = 1  # epochs between reported checkpoints (the last epoch always has one)
     num_threads: int = 1  # torch threads per worker; 0 = torch's default
     trainable_only: bool = False  # checkpoints hold only parameters with requires_grad (a LoRA, not its base)
     progress: bool = True  # tqdm over batches on rank 0
@@ -86,7 +96,7 @@ class LoopConfig:
     fail_delay_s: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "grad_accum"):
+        for name in ("epochs", "batch_size", "grad_accum", "checkpoint_every", "valid_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"loop.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_threads < 0:
@@ -95,6 +105,8 @@ class LoopConfig:
             raise ValueError(f"loop.lr must be > 0, got {self.lr}")
         if self.patience < 0 or self.grad_clip < 0 or self.weight_decay < 0:
             raise ValueError("loop.patience, loop.grad_clip and loop.weight_decay must be >= 0")
+        if self.mode not in ("max", "min"):
+            raise ValueError(f"loop.mode must be 'max' or 'min', got {self.mode!r}")
         if self.fail_at_epoch and not self.fail_marker:
             raise ValueError("loop.fail_at_epoch needs loop.fail_marker (a file path that makes it happen once)")
 
@@ -102,7 +114,12 @@ class LoopConfig:
 class Task(Protocol):
     """What a trainer supplies. Optional hooks, called when the task defines them:
     `save_files(directory)` adds files to each checkpoint (e.g. a tokenizer) and
-    `restore_files(directory)` reads them back before `build_model` on resumption."""
+    `restore_files(directory)` reads them back before `build_model` on resumption;
+    `on_epoch_start(model, optimizer, epoch) -> dict | None` runs before each epoch's
+    batches (after a resume too), what it returns joins that epoch's row;
+    `steps_per_epoch(world_size) -> int` (batches per rank; the cosine schedule needs it);
+    `valid_loss(model, rank, world_size) -> sums` is a cheap check (e.g. a teacher-forced
+    loss) reported on the epochs without a full validation."""
 
     def build_model(self) -> Any: ...
     def train_batches(self, epoch: int, rank: int, world_size: int) -> Iterable[dict[str, Any]]: ...
@@ -116,96 +133,56 @@ class Task(Protocol):
         ...
 
 
-def _maybe_fail(cfg: LoopConfig, epoch: int, rank: int) -> None:
-    if cfg.fail_at_epoch == epoch and rank == 0 and not Path(cfg.fail_marker).exists():
-        Path(cfg.fail_marker).write_text(f"failed at the start of epoch {epoch}\n")
-        logger.warning("fail_at_epoch=%d: exiting this worker once (test of failure recovery)", epoch)
-        time.sleep(cfg.fail_delay_s)
-        os._exit(1)
-
-
-def _all_reduce(sums: dict[str, float], world_size: int) -> dict[str, float]:
-    if world_size == 1:
-        return sums
-    import torch
-    import torch.distributed as dist
-
-    names = sorted(sums)
-    values = torch.tensor([float(sums[n]) for n in names], dtype=torch.float64)
-    dist.all_reduce(values)
-    return dict(zip(names, values.tolist()))
-
-
-def _with_last(items: Iterable[Any]) -> Iterator[tuple[Any, bool]]:
-    """(item, is_last) pairs, one item of lookahead."""
-    it = iter(items)
-    try:
-        current = next(it)
-    except StopIteration:
-        return
-    for following in it:
-        yield current, False
-        current = following
-    yield current, True
-
-
-def _epoch(task: Task, model: Any, optimizer: Any, cfg: LoopConfig, epoch: int, session: Any) -> dict[str, Any]:
-    """One pass over this rank's batches: mean loss and task metrics, optimizer steps, timings."""
-    import torch
-    from tqdm.auto import tqdm
-
-    model.train()
-    total, n_batches, steps, busy, started = 0.0, 0, 0, 0.0, time.perf_counter()
-    sums: dict[str, float] = {}
-    batches = task.train_batches(epoch, session.rank, session.world_size)
-    bar = tqdm(
-        _with_last(batches),
-        total=len(batches) if hasattr(batches, "__len__") else None,
-        desc=f"epoch {epoch}",
-        leave=False,
-        disable=not cfg.progress or session.rank != 0,
-    )
-    optimizer.zero_grad(set_to_none=True)
-    for batch, last in bar:
-        t0 = time.perf_counter()
-        step = last or (n_batches + 1) % cfg.grad_accum == 0
-        with nullcontext() if step or not hasattr(model, "no_sync") else model.no_sync():  # DDP syncs at a step
-            out = task.loss(model, batch)
-            loss, metrics = out if isinstance(out, tuple) else (out, {})
-            (loss / cfg.grad_accum).backward()
-        if step:
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            steps += 1
-        busy += time.perf_counter() - t0
-        total += float(loss.detach())
-        n_batches += 1
-        for key, value in metrics.items():
-            sums[key] = sums.get(key, 0.0) + float(value)
-    seconds = time.perf_counter() - started
-    row = {"train_loss": total / max(n_batches, 1), "steps": steps, "steps_per_s": steps / max(busy, 1e-9)}
-    row |= {k: v / max(n_batches, 1) for k, v in sums.items() if k != "examples"}
-    if "examples" in sums:
-        examples = _all_reduce({"examples": sums["examples"]}, session.world_size)["examples"]
-        row |= {"train_examples": int(examples), "examples_per_s": examples / max(seconds, 1e-9)}
-    return row | {"train_seconds": seconds}
-
-
 def _restore(task: Task, cfg: LoopConfig, session: Any, work: Path) -> tuple[Any, Path | None, dict[str, Any]]:
     """The task's model, from the session's checkpoint when there is one: (model, checkpoint, state)."""
-    state = {"epoch": 0, "best": float("-inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state = {"epoch": 0, "step": 0, "best": float("-inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
     restored = session.checkpoint()
     if restored is not None and hasattr(task, "restore_files"):
         task.restore_files(restored)
     model = task.build_model()
     if restored is not None:
         load_weights(model, restored / WEIGHTS, cfg.trainable_only)
-        shutil.copy(restored / BEST, work / BEST)
-        state = json.loads((restored / STATE).read_text())
+        if (restored / BEST).is_file():
+            shutil.copy(restored / BEST, work / BEST)
+        state = {"step": 0} | json.loads((restored / STATE).read_text())
         logger.info("resuming from %s after epoch %d", restored, state["epoch"])
     return model, restored, state
+
+
+def _scheduler(task: Task, cfg: LoopConfig, optimizer: Any, state: dict, world_size: int) -> Callable[[], None]:
+    """The `before_step` of each optimizer step: count it in `state` and set the scheduled lr."""
+    total = None
+    if hasattr(task, "steps_per_epoch"):
+        total = cfg.epochs * math.ceil(task.steps_per_epoch(world_size) / cfg.grad_accum)
+    elif cfg.schedule.kind == "cosine":
+        raise ValueError("loop.schedule.kind=cosine needs a task that knows its steps_per_epoch")
+
+    def before_step() -> None:
+        state["step"] += 1
+        for group in optimizer.param_groups:
+            group["lr"] = cfg.lr * lr_factor(state["step"], cfg.schedule, total)
+
+    return before_step
+
+
+def _validate(task: Task, model: Any, cfg: LoopConfig, epoch: int, session: Any) -> tuple[dict[str, float], bool]:
+    """(metrics, whether this was a full validation) for this epoch, averaged over every rank's examples."""
+    import torch
+
+    full = epoch % cfg.valid_every == 0 or epoch == cfg.epochs
+    check = task.validate if full else getattr(task, "valid_loss", None)
+    if check is None:
+        return {}, False
+    unwrap(model).eval()
+    with torch.no_grad():
+        sums = all_reduce(check(unwrap(model), session.rank, session.world_size), session.world_size)
+    return {k: v / max(sums["count"], 1) for k, v in sums.items() if k != "count"}, full
+
+
+def _better(cfg: LoopConfig, value: float, state: dict) -> bool:
+    if not cfg.monitor or state["best_epoch"] == 0:  # no metric, or the first evaluation (NaN included)
+        return True
+    return value > state["best"] if cfg.mode == "max" else value < state["best"]
 
 
 def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
@@ -222,40 +199,36 @@ def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     if restored is not None:
         load_optimizer(optimizer, restored)
+    before_step = _scheduler(task, cfg, optimizer, state, session.world_size)
+    hook = getattr(task, "on_epoch_start", None)
     start_epoch = state["epoch"] + 1
     for epoch in range(start_epoch, cfg.epochs + 1):
-        _maybe_fail(cfg, epoch, session.rank)
+        maybe_fail(cfg.fail_at_epoch, cfg.fail_marker, cfg.fail_delay_s, epoch, session.rank)
         started = time.perf_counter()
-        train = _epoch(task, model, optimizer, cfg, epoch, session)
-        unwrap(model).eval()
-        with torch.no_grad():
-            sums = _all_reduce(task.validate(unwrap(model), session.rank, session.world_size), session.world_size)
-        valid = {k: v / max(sums["count"], 1) for k, v in sums.items() if k != "count"}
-        value = valid[cfg.monitor] if cfg.monitor else float("nan")
-        improved = not cfg.monitor or value > state["best"] or state["best_epoch"] == 0  # NaN: keep the first
-        if improved:
-            state.update(best=value, best_epoch=epoch, bad_epochs=0)
-            if session.rank == 0:
-                save_weights(model, work / BEST, cfg.trainable_only)
-        else:
-            state["bad_epochs"] += 1
-        row = {
-            "epoch": epoch,
-            **train,
-            "seconds": time.perf_counter() - started,
-            "start_epoch": start_epoch,
-            **{f"valid_{k}": v for k, v in valid.items()},
-        }
-        if cfg.monitor:
+        extra = (hook(unwrap(model), optimizer, epoch) or {}) if hook is not None else {}
+        train = run_epoch(task, model, optimizer, cfg, epoch, session, before_step)
+        valid, full = _validate(task, model, cfg, epoch, session)
+        if full:
+            value = valid[cfg.monitor] if cfg.monitor else float("nan")
+            if _better(cfg, value, state):
+                state.update(best=value, best_epoch=epoch, bad_epochs=0)
+                if session.rank == 0:
+                    save_weights(model, work / BEST, cfg.trainable_only)
+            else:
+                state["bad_epochs"] += 1
+        row = {"epoch": epoch, **train, "lr": optimizer.param_groups[0]["lr"], "step": state["step"]}
+        row |= {"seconds": time.perf_counter() - started, "start_epoch": start_epoch, **extra}
+        row |= {f"valid_{k}": v for k, v in valid.items()}
+        if cfg.monitor and state["best_epoch"]:
             row[f"best_{cfg.monitor}"] = state["best"]
         state["epoch"] = epoch
         state["history"].append(row)
-        logger.info(
-            "epoch %d: loss %.4f, valid %s (best at epoch %d)", epoch, row["train_loss"], valid, state["best_epoch"]
-        )
-        _report(task, session, model, optimizer, state, row, work, cfg.trainable_only)
-        if cfg.patience and state["bad_epochs"] >= cfg.patience:
-            logger.info("early stop after epoch %d: no better %s for %d epochs", epoch, cfg.monitor, cfg.patience)
+        logger.info("epoch %d: loss %.4f, valid %s (best at %d)", epoch, row["train_loss"], valid, state["best_epoch"])
+        stop = full and bool(cfg.patience) and state["bad_epochs"] >= cfg.patience
+        if stop or epoch == cfg.epochs or epoch % cfg.checkpoint_every == 0:  # a Ray report costs ~2 s
+            _report(task, session, model, optimizer, state, row, work, cfg.trainable_only)
+        if stop:
+            logger.info("early stop after epoch %d: no better %s in %d evaluations", epoch, cfg.monitor, cfg.patience)
             break
     shutil.rmtree(work, ignore_errors=True)
     return {k: state[k] for k in ("epoch", "best", "best_epoch", "history")} | {"start_epoch": start_epoch}
@@ -271,7 +244,8 @@ def _report(
     with tempfile.TemporaryDirectory(prefix="steerrec-ckpt-") as tmp:
         directory = Path(tmp)
         save_weights(model, directory / WEIGHTS, trainable_only)
-        shutil.copy(work / BEST, directory / BEST)
+        if (work / BEST).is_file():  # none before the first full validation
+            shutil.copy(work / BEST, directory / BEST)
         save_optimizer(optimizer, directory)
         (directory / STATE).write_text(json.dumps(state))
         if hasattr(task, "save_files"):
@@ -298,7 +272,9 @@ def make_train_fn(build_task: Callable[[dict[str, Any]], Task]) -> Callable[[dic
     """A `train_loop_per_worker`: config {"loop": LoopConfig as dict, ...} -> run_loop under Ray."""
 
     def train_loop_per_worker(config: dict[str, Any]) -> dict[str, Any]:
-        cfg = LoopConfig(**config["loop"])
+        from steerrec.config import from_dict
+
+        cfg = from_dict(LoopConfig, config["loop"], "train_loop_config", "loop")
         return run_loop(build_task(config), cfg, RaySession())
 
     return train_loop_per_worker

@@ -43,6 +43,9 @@ class RecommenderJobConfig:
     neg_weight: float = 0.1  # unlikelihood weight of negative sentiment examples
     beam_size: int = 20  # validation / evaluation beam width (>= 10)
     max_valid: int = 512  # validation examples per epoch; 0 = all
+    # length-bucketed batches: each run of this many batches is sorted by history length
+    # before it is cut (less padding); 0 = plain shuffled batches
+    length_buckets: int = 0
     use_ray: bool = True  # False: the same loop in this process (fit_local)
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)  # Mender-Emb's text embedder
     loop: LoopConfig = field(default_factory=LoopConfig)
@@ -61,8 +64,8 @@ class RecommenderJobConfig:
             raise ValueError(f"mixture must be one of {sorted(B.MIXTURES)}, got {self.mixture!r}")
         if self.model in B.PREFERENCE_FREE and self.mixture != "recommendation":
             raise ValueError(f"model {self.model!r} reads no preferences: mixture must be 'recommendation'")
-        if self.beam_size < 10 or self.max_valid < 0 or self.neg_weight < 0:
-            raise ValueError("beam_size must be >= 10, max_valid and neg_weight >= 0")
+        if self.beam_size < 10 or self.max_valid < 0 or self.neg_weight < 0 or self.length_buckets < 0:
+            raise ValueError("beam_size must be >= 10, max_valid, neg_weight and length_buckets >= 0")
 
 
 @dataclass
@@ -162,7 +165,21 @@ class RecommenderTask:
 
     def train_batches(self, epoch: int, rank: int, world_size: int):
         seed = self.cfg.loop.seed * 100_003 + epoch
-        return B.iter_batches(self.p.train, self.cfg.loop.batch_size, True, seed, rank, world_size)
+        size, buckets = self.cfg.loop.batch_size, self.cfg.length_buckets
+        return B.iter_batches(self.p.train, size, True, seed, rank, world_size, buckets)
+
+    def steps_per_epoch(self, world_size: int) -> int:
+        per_rank = self.p.train["n"] // world_size if world_size > 1 else self.p.train["n"]
+        return -(-per_rank // self.cfg.loop.batch_size)
+
+    def valid_loss(self, model: Any, rank: int, world_size: int) -> dict[str, float]:
+        """The teacher-forced training loss on this rank's share of the valid examples (sums)."""
+        total, count = 0.0, 0
+        for batch in B.iter_batches(self.p.valid, self.cfg.loop.batch_size, False, 0, rank, world_size):
+            n = len(batch["target"])
+            total += float(self.loss(model, batch)) * n
+            count += n
+        return {"loss": total, "count": float(count)}
 
     def loss(self, model: Any, batch: dict[str, Any]) -> Any:
         from steerrec.train.ranking import to_device
