@@ -245,3 +245,12 @@ def test_full_validation_every_n_epochs_and_patience_in_evaluations(tmp_path):
     assert summary["best_epoch"] == 3 and summary["epoch"] == 9
     assert all("valid_loss" in r for r in rows if r["epoch"] not in full)  # the cheap check between
     assert "best_ndcg@10" not in rows[0]  # nothing evaluated yet
+
+
+def test_fit_local_resumes_an_interrupted_run_from_its_folder(tmp_path):
+    first, latest = fit_local(ToyTask(), LoopConfig(epochs=2, progress=False, lr=0.05), tmp_path)
+    (tmp_path / ".checkpoint_0003.partial").mkdir()  # what a crash during a copy leaves: ignored
+    again, latest_again = fit_local(ToyTask(), LoopConfig(epochs=3, progress=False, lr=0.05), tmp_path)
+    assert again["start_epoch"] == 3 and latest_again.name == "checkpoint_0003"
+    done, same = fit_local(ToyTask(), LoopConfig(epochs=3, progress=False, lr=0.05), tmp_path)
+    assert done["start_epoch"] == 4 and same == latest_again  # finished: nothing to run, same checkpoint

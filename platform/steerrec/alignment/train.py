@@ -43,21 +43,13 @@ def run_stage(cfg: AlignConfig, stage: str, session: Any) -> dict[str, Any]:
 
 
 def _local(cfg: AlignConfig, stage: str, report: Report | None, resume_from: str | None) -> dict[str, Any]:
-    from steerrec.train.loop import LocalSession
+    from steerrec.train.loop import LocalSession, latest_checkpoint
 
     root = Path(cfg.out) / CHECKPOINTS
     resume = Path(resume_from) if resume_from else latest_checkpoint(root)
     root.mkdir(parents=True, exist_ok=True)
     session = LocalSession(root, report, resume, device="cuda" if cfg.use_gpu else "cpu")
     return run_stage(cfg, stage, session)
-
-
-def latest_checkpoint(root: Path) -> Path | None:
-    """The newest complete loop checkpoint under `root` (checkpoint_NNNN with state.json), if any."""
-    from steerrec.train.loop import STATE
-
-    done = sorted(p for p in root.glob("checkpoint_*") if (p / STATE).is_file())
-    return done[-1] if done else None
 
 
 def train_sft(cfg: AlignConfig, report: Report | None = None, resume_from: str | None = None) -> dict[str, Any]:

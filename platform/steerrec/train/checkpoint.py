@@ -69,3 +69,9 @@ def load_weights(model: Any, path: Path, trainable_only: bool = False) -> None:
     lost = sorted(trainable & set(missing))
     if unexpected or lost:
         raise ValueError(f"{path}: unexpected weights {sorted(unexpected)[:5]}, missing trainable weights {lost[:5]}")
+
+
+def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete loop checkpoint under `root` (checkpoint_NNNN with state.json), if any."""
+    done = sorted(p for p in Path(root).glob("checkpoint_*") if (p / STATE).is_file())
+    return done[-1] if done else None

@@ -35,6 +35,7 @@ from steerrec.train.checkpoint import (
     OPTIM_META,
     STATE,
     WEIGHTS,
+    latest_checkpoint,
     load_optimizer,
     load_weights,
     save_optimizer,
@@ -61,6 +62,7 @@ __all__ = [
     "Task",
     "fit_local",
     "fit_ray",
+    "latest_checkpoint",
     "load_optimizer",
     "load_weights",
     "make_train_fn",
@@ -261,11 +263,16 @@ def fit_local(
     resume_from: str | Path | None = None,
     device: str = "cpu",
 ) -> tuple[dict[str, Any], Path | None]:
-    """The same loop in this process, no Ray: (summary, latest checkpoint folder)."""
+    """The same loop in this process, no Ray: (summary, latest checkpoint folder).
+
+    Without `resume_from` it resumes from the newest complete checkpoint under
+    `checkpoint_root`, so rerunning an interrupted job continues it.
+    """
     root = Path(checkpoint_root) if checkpoint_root else Path(tempfile.mkdtemp(prefix="steerrec-fit-"))
     root.mkdir(parents=True, exist_ok=True)
-    session = LocalSession(root, report, Path(resume_from) if resume_from else None, device=device)
-    return run_loop(task, cfg, session), session.latest
+    resume = Path(resume_from) if resume_from else latest_checkpoint(root)
+    session = LocalSession(root, report, resume, device=device)
+    return run_loop(task, cfg, session), session.latest or resume
 
 
 def make_train_fn(build_task: Callable[[dict[str, Any]], Task]) -> Callable[[dict[str, Any]], dict[str, Any]]:

@@ -32,9 +32,13 @@ class LocalSession:
         return self.resume_from
 
     def report(self, metrics: dict[str, Any], directory: Path | None) -> None:
-        if directory is not None:
+        if directory is not None:  # copied under a temporary name, then renamed: never half a checkpoint
             target = self.checkpoint_root / f"checkpoint_{metrics['epoch']:04d}"
-            shutil.copytree(directory, target, dirs_exist_ok=True)
+            partial = self.checkpoint_root / f".{target.name}.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            shutil.copytree(directory, partial)
+            shutil.rmtree(target, ignore_errors=True)
+            partial.rename(target)
             self.latest = target
         if self.report_fn is not None:
             self.report_fn(metrics)
