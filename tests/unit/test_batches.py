@@ -14,6 +14,7 @@ from steerrec.models.sasrec import SASRecConfig
 from steerrec.models.seq2seq import T5StackConfig
 from steerrec.models.tiger import TigerConfig
 from steerrec.models.vocab import N_SPECIAL
+from steerrec.train import batch_order as O
 from steerrec.train import batches as B
 
 IDS = ["a", "b", "c", "d"]
@@ -150,20 +151,20 @@ def test_bucketed_batches_keep_rows_and_count_and_cut_padding():
     rng = np.random.default_rng(0)
     length = rng.integers(1, 21, size=1000)
     encoded = {"n": 1000, "length": length}
-    plain = B.batch_indices(encoded, 32, shuffle=True, seed=3)
-    bucketed = B.batch_indices(encoded, 32, shuffle=True, seed=3, buckets=8)
-    again = B.batch_indices(encoded, 32, shuffle=True, seed=3, buckets=8)
+    plain = O.batch_indices(encoded, 32, shuffle=True, seed=3)
+    bucketed = O.batch_indices(encoded, 32, shuffle=True, seed=3, buckets=8)
+    again = O.batch_indices(encoded, 32, shuffle=True, seed=3, buckets=8)
     assert len(bucketed) == len(plain)
     assert sorted(np.concatenate(bucketed).tolist()) == list(range(1000))
     assert all((a == b).all() for a, b in zip(bucketed, again))  # seeded
-    assert B.padding_share(length, bucketed) < 0.5 * B.padding_share(length, plain)
+    assert O.padding_share(length, bucketed) < 0.5 * O.padding_share(length, plain)
     # two ranks still get the same number of batches, disjoint rows
-    r0 = B.batch_indices(encoded, 32, True, 3, rank=0, world_size=2, buckets=8)
-    r1 = B.batch_indices(encoded, 32, True, 3, rank=1, world_size=2, buckets=8)
+    r0 = O.batch_indices(encoded, 32, True, 3, rank=0, world_size=2, buckets=8)
+    r1 = O.batch_indices(encoded, 32, True, 3, rank=1, world_size=2, buckets=8)
     assert len(r0) == len(r1) and not set(np.concatenate(r0)) & set(np.concatenate(r1))
 
 
 def test_padding_share_by_hand():
     length = np.array([1, 3, 2, 2])
     # batches [1, 3] -> 2 of 6 slots padding; [2, 2] -> none: 2 / 10
-    assert B.padding_share(length, [np.array([0, 1]), np.array([2, 3])]) == pytest.approx(0.2)
+    assert O.padding_share(length, [np.array([0, 1]), np.array([2, 3])]) == pytest.approx(0.2)

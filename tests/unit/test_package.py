@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,11 @@ def test_no_file_edits_sys_path():
     assert edit.search(path + ".insert(0, here)") and edit.search(path + "[:0] = [here]")
     assert edit.search(path + ".append(here)") and edit.search(path + " += [here]")
     assert not edit.search("x in " + path) and not edit.search(path + " == before")
+
+
+def test_library_modules_stay_small():
+    """STYLE.md: modules under ~300 lines. A module past 330 is split, not grown."""
+    root = Path(__file__).resolve().parents[2] / "platform" / "steerrec"
+    sizes = {str(p.relative_to(root)): len(p.read_text().splitlines()) for p in root.rglob("*.py")}
+    large = {name: n for name, n in sizes.items() if n > 330}
+    assert not large, f"modules over 330 lines (split them by responsibility): {large}"
