@@ -10,16 +10,12 @@ Sources (`ModelConfig.source`):
   ``Qwen/Qwen2-7B`` on a GPU cluster.
 
 Qwen 0.5B here: ``model.source=gguf model.dtype=bfloat16 lr=1e-4`` (LoRA SFT; peft keeps
-the adapters in fp32): on 2 CPU cores ~0.4 SFT and ~0.25 alignment examples/s
-(benchmarks/alignment_movielens.py), enough to check the pipeline, not to reproduce the
-paper. A GPU run (an estimate, not measured: no GPU
-was lent): Llama-3-8B in bf16, LoRA r 8 / alpha 32 on q/k/v/o, ``model.source=hf
-model.name=meta-llama/Meta-Llama-3-8B model.dtype=bfloat16 use_gpu=true lr=1e-5
-batch_size=4 grad_accum=8`` on one 80 GB GPU (16 GB of weights). MovieLens-100k gives
-~54k training prompts of ~500 tokens (27M tokens): at ~8k tokens/s (forward + LoRA
-backward, ~40% MFU) an SFT epoch takes ~1 h; an alignment epoch (policy and reference
-over the prompt, prompt KV reused for 1 + K candidates) ~1-1.5 h; evaluating 500 test
-users by greedy decoding a few minutes. Qwen2-7B is the same with ``model.name=Qwen/Qwen2-7B``.
+the adapters in fp32); on 2 CPU cores that checks the pipeline, it does not reproduce the
+paper (speeds: benchmarks/alignment_movielens.py and the README). On a GPU: Llama-3-8B in
+bf16, LoRA r 8 / alpha 32 on q/k/v/o, ``model.source=hf model.name=meta-llama/Meta-Llama-3-8B
+model.dtype=bfloat16 use_gpu=true lr=1e-5 batch_size=4 grad_accum=8`` on one 80 GB GPU;
+Qwen2-7B is the same with ``model.name=Qwen/Qwen2-7B``. The README sizes an epoch there
+(an estimate: no GPU run yet).
 
 The reference policy for DPO-style losses is the SFT model: SFT's LoRA is merged into the
 base weights (`merge_lora`) and alignment trains a fresh LoRA, so `reference(model)`
