@@ -82,6 +82,8 @@ def test_ray_address_auto_with_a_stale_cluster_file_fails_fast(tmp_path, monkeyp
     # as on a machine where no other Ray runs: with exactly one other head alive, Ray's "auto"
     # picks that head over the file (other tests' clusters may run here)
     monkeypatch.setattr("ray._private.services.find_gcs_addresses", lambda: frozenset())
+    # as in a fresh process: in a full test run an earlier test's Ray may still be initialized here
+    monkeypatch.setattr("ray.is_initialized", lambda: False)
     assert resolve_address("auto").endswith(f":{port}")
     start = time.perf_counter()
     with pytest.raises(ClusterError, match=rf"RAY_ADDRESS=auto: no Ray cluster answers at .*:{port}"):
