@@ -1,0 +1,48 @@
+"""The share of history slots that are padding in training batches, plain against length-bucketed.
+
+    python benchmarks/batch_padding.py --data /abs/lcrec/office --batch-size 256 --buckets 4 8 16
+
+Reads the dataset folder's training sequences (jobs/prepare_data.py), cuts each history to
+--max-history items, orders one epoch's batches as training does (steerrec.train.batch_order)
+and reports the padding share when each batch is cut to its longest history (as TIGER and
+Mender-Emb batches are), so the share removed by bucketing is encoder work saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from steerrec.data import io, schema
+from steerrec.train.batch_order import batch_indices, padding_share
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--buckets", type=int, nargs="+", default=[4, 8, 16])
+    parser.add_argument("--max-history", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=3, help="epochs (shuffles) averaged")
+    args = parser.parse_args()
+    seq = io.read_table(str(args.data / schema.SEQUENCES_FILE), ["history", "split"]).to_pandas()
+    length = np.minimum(seq[seq["split"] == "train"]["history"].map(len).to_numpy(), args.max_history)
+    encoded = {"n": len(length), "length": length}
+    rows = []
+    for buckets in [0, *args.buckets]:
+        shares = [
+            padding_share(length, batch_indices(encoded, args.batch_size, True, seed, buckets=buckets))
+            for seed in range(args.seeds)
+        ]
+        rows.append((buckets, float(np.mean(shares))))
+    plain = rows[0][1]
+    print(f"{args.data.name}: {len(length)} training examples, mean history {length.mean():.1f} of {args.max_history}")
+    print(f"{'buckets':>8} {'padding':>8} {'removed':>8}")
+    for buckets, share in rows:
+        print(f"{buckets or 'off':>8} {100 * share:>7.1f}% {100 * (1 - share / plain):>7.1f}%")
+
+
+if __name__ == "__main__":
+    main()
