@@ -21,21 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
-from steerrec.data import io, schema
-from steerrec.data.text import render_items
-from steerrec.embed import EmbedderConfig, embed_texts
+from steerrec.embed import EmbedderConfig
 from steerrec.ids.rqvae import RQVAEConfig
 from steerrec.ids.semantic_ids import assign_codes, prefix_collisions, quality_report, train_rqvae
+from steerrec.train.semantic_ids import SemanticIdJobConfig, load_embeddings
 
 
 def embeddings(data: Path, embedder: str, max_tokens: int, cache: Path) -> np.ndarray:
+    """The items' text embeddings as the semantic-IDs job computes them, cached per setting."""
     path = cache / f"{data.name}-{embedder}-{max_tokens}.npy"
     if path.is_file():
         return np.load(path)
-    items = io.read_table(str(data / schema.ITEMS_FILE))
-    ids = items.column("item_id").to_pylist()
-    texts = [t or i for t, i in zip(render_items(items), ids)]
-    vectors = embed_texts(texts, EmbedderConfig(model=embedder, max_seq_length=max_tokens, num_threads=2))
+    emb = EmbedderConfig(model=embedder, max_seq_length=max_tokens, num_threads=2)
+    _, vectors = load_embeddings(SemanticIdJobConfig(data=str(data), out=str(cache), embedder=emb))
     cache.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors

@@ -169,8 +169,9 @@ class RecommenderTask:
         return B.iter_batches(self.p.train, size, True, seed, rank, world_size, buckets)
 
     def steps_per_epoch(self, world_size: int) -> int:
-        per_rank = self.p.train["n"] // world_size if world_size > 1 else self.p.train["n"]
-        return -(-per_rank // self.cfg.loop.batch_size)
+        from steerrec.train.batch_order import batch_indices
+
+        return len(batch_indices(self.p.train, self.cfg.loop.batch_size, world_size=world_size))
 
     def valid_loss(self, model: Any, rank: int, world_size: int) -> dict[str, float]:
         """The teacher-forced training loss on this rank's share of the valid examples (sums)."""
