@@ -10,8 +10,8 @@ A recommender run (steerrec.train.recommender writes it, evaluation and serving 
 <out>/model.safetensors        the best epoch's weights (valid NDCG@10)
 <out>/encoder/                 Mender-Tok only: the text encoder's HF config and tokenizer
 <out>/semantic_ids.parquet     item_id, codes (list<int32>); row order = the model's item rows
-<out>/items.parquet            item_id, title (a copy: serving needs nothing outside the
-                               folder; without semantic IDs (SASRec) its rows are the item rows)
+<out>/items.parquet            item_id, title, text (the listing steering matches; not in older folders): a
+                               copy, serving needs nothing outside; without semantic IDs its rows are the item rows
 <out>/item_embeddings.parquet  Mender-Emb only: item_id, embedding, same row order
 <out>/job.yaml                 the whole job config (embedder included)
 <out>/metrics.json             per-epoch metrics, best epoch
@@ -233,6 +233,7 @@ class RecommenderRun:
     codes: Any  # np.ndarray [n_items, L] int64; L = 0 without semantic IDs
     titles: dict[str, str]  # every item of items.parquet ("" where it has no title)
     item_emb: Any = None  # np.ndarray [n_items, d] (Mender-Emb) or None
+    texts: dict[str, str] = field(default_factory=dict)  # items.parquet's listing (title in older folders)
 
 
 def load_recommender(run_dir: str | Path, models: Sequence[str] | None = None) -> RecommenderRun:
@@ -255,7 +256,7 @@ def load_recommender(run_dir: str | Path, models: Sequence[str] | None = None) -
     require_file(run_dir, MODEL_FILE)
     model = model_class(name).load(run_dir)
     model.eval()
-    item_ids, titles = _read_items(require_file(run_dir, ITEMS_FILE))
+    item_ids, titles, texts = _read_items(require_file(run_dir, ITEMS_FILE))
     codes = np.zeros((len(item_ids), 0), dtype=np.int64)
     if (run_dir / SEMANTIC_IDS_FILE).is_file():
         item_ids, codes = _read_semantic_ids(run_dir / SEMANTIC_IDS_FILE, titles)
@@ -263,21 +264,24 @@ def load_recommender(run_dir: str | Path, models: Sequence[str] | None = None) -
     if (run_dir / ITEM_EMBEDDINGS_FILE).is_file():
         item_emb = _read_item_embeddings(run_dir / ITEM_EMBEDDINGS_FILE, item_ids)
     logger.info("loaded %s run %s: %d items", name, run_dir, len(item_ids))
-    return RecommenderRun(info, name, model, item_ids, codes, titles, item_emb)
+    return RecommenderRun(info, name, model, item_ids, codes, titles, item_emb, texts)
 
 
-def _read_items(path: Path) -> tuple[list[str], dict[str, str]]:
+def _read_items(path: Path) -> tuple[list[str], dict[str, str], dict[str, str]]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     from steerrec.data.schema import ITEMS, validate
 
-    columns = pa.schema([ITEMS.field("item_id"), ITEMS.field("title")])
+    has_text = "text" in pq.read_schema(path).names
+    columns = pa.schema([ITEMS.field("item_id"), ITEMS.field("title"), *[pa.field("text", pa.string())] * has_text])
     table = validate(pq.read_table(path, columns=columns.names), columns, str(path))
     ids = table.column("item_id").to_pylist()
     if len(set(ids)) != len(ids):
         raise RunFolderError(f"{path}: field 'item_id': an item appears twice")
-    return ids, {i: t or "" for i, t in zip(ids, table.column("title").to_pylist())}
+    titles = {i: t or "" for i, t in zip(ids, table.column("title").to_pylist())}
+    texts = table.column("text").to_pylist() if has_text else [None] * len(ids)
+    return ids, titles, {i: x or titles[i] or i for i, x in zip(ids, texts)}
 
 
 def _read_semantic_ids(path: Path, titles: dict[str, str]) -> tuple[list[str], Any]:

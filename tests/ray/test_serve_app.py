@@ -94,6 +94,8 @@ def test_recommend_over_http_equals_the_plain_class(base_url, direct):
         assert [i["item_id"] for i in got["items"]] == [i.item_id for i in want.items]
         assert [i["score"] for i in got["items"]] == pytest.approx([i.score for i in want.items], abs=1e-4)
         assert all(set(i) == {"item_id", "title", "score"} for i in got["items"])
+        assert got["steering"] == [r.model_dump() for r in want.steering]
+    assert responses[0].json()["steering"][0]["reading"] == "avoid"
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,8 @@ def test_recommend_over_http_equals_the_plain_class(base_url, direct):
         ({"history": ["i0001", "nope"]}, 422, ["body", "history", 1]),
         ({"history": ["i0001"], "k": 0}, 422, ["body", "k"]),
         ({"history": ["i0001"], "preferences": ["x" * 301]}, 422, ["body", "preferences", 0]),
+        ({"history": ["i0001"], "preferences": ["fine", "  "]}, 422, ["body", "preferences", 1]),
+        ({"history": ["i0001"], "preferences": ["?!"]}, 422, ["body", "preferences", 0]),
         ({"history": "i0001"}, 422, ["body", "history"]),
         ({"user_id": "ghost"}, 404, ["body", "user_id"]),
     ],
@@ -110,7 +114,7 @@ def test_bad_input_is_4xx_naming_the_field(base_url, body, status, loc):
     resp = _post(base_url, body)
     assert resp.status_code == status, resp.text
     assert any(d["loc"] == loc for d in resp.json()["detail"]), resp.json()
-    if loc[-1] == 1:
+    if loc[1] == "history" and loc[-1] == 1:
         assert "'nope'" in resp.json()["detail"][0]["msg"]
 
 
@@ -204,6 +208,8 @@ def test_web_page_shows_steered_and_unsteered_lists(base_url):
         assert page.inner_text("#error") == "" and not errors
         assert len(steered) == len(unsteered) == 7 and n_history >= 2
         assert "mender_tok" in page.inner_text("#steered-meta")
+        [reading] = page.locator("#readings li").all_inner_texts()  # the one preference, as read
+        assert reading.startswith('"Avoid bulky headsets": avoid (p_avoid') and "items left out" in reading
         browser.close()
 
 

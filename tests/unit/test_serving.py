@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from steerrec.serving import Recommender, RecommendRequest, RequestError, UnknownUserError, load_run
 from steerrec.serving.schemas import MAX_HISTORY, MAX_K, MAX_PREFERENCE_CHARS, MAX_PREFERENCES
 from steerrec.serving.tiny_run import build_run
+from steerrec.steering import item_bias
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,15 +51,26 @@ def test_batched_equals_one_by_one(which, request):
         [alone] = rec.recommend([req])
         assert [i.item_id for i in together.items] == [i.item_id for i in alone.items]
         assert [i.score for i in together.items] == pytest.approx([i.score for i in alone.items], abs=1e-4)
-        assert len(together.items) == min(req.k, rec.n_items - len(rec.resolve(req).exclude))
+        assert len(together.items) == min(req.k, len(_allowed(rec, rec.resolve(req))))
         assert together.model == "mender_tok"
 
 
+def _bias(rec, query) -> np.ndarray:
+    bias = item_bias([query.readings], [query.exclude], rec.n_items, rec.steering)
+    return np.zeros(rec.n_items, dtype=np.float32) if bias is None else bias[0]
+
+
+def _allowed(rec, query) -> list[int]:
+    return [r for r, b in enumerate(_bias(rec, query)) if np.isfinite(b)]
+
+
 def _brute_force(rec, request):
-    """Every item's teacher-forced log-prob under the model, best first (excluded items dropped)."""
+    """Every item's teacher-forced log-prob under the model plus its steering bias, best first
+    (excluded and avoided items dropped)."""
     from steerrec.models.seq2seq import shift_right
 
     query = rec.resolve(request)
+    bias = _bias(rec, query)
     model = rec.run.model
     with torch.no_grad():
         state = model.encode(rec._model_batch([query]))
@@ -65,8 +78,9 @@ def _brute_force(rec, request):
         target = torch.from_numpy(rec.item_tokens)
         logits = model.decode(shift_right(target), state["memory"].expand(n, -1, -1), state["mask"].expand(n, -1))
         logp = torch.log_softmax(logits.float(), -1).gather(-1, target[..., None]).squeeze(-1).sum(-1)
-    ranked = sorted(range(n), key=lambda r: -logp[r].item())
-    return [(rec.run.item_ids[r], logp[r].item()) for r in ranked if r not in query.exclude][: request.k]
+    score = logp.numpy() + bias
+    ranked = sorted(_allowed(rec, query), key=lambda r: -score[r])
+    return [(rec.run.item_ids[r], float(score[r])) for r in ranked][: request.k]
 
 
 def test_exhaustive_beam_matches_brute_force_with_exclusion(rec):
@@ -137,6 +151,7 @@ def test_unknown_item_and_user_are_named(rec):
         ({"history": ["i0001"], "preferences": ["x"] * (MAX_PREFERENCES + 1)}, "preferences"),
         ({"history": ["i0001"], "preferences": ["x" * (MAX_PREFERENCE_CHARS + 1)]}, "preferences.0"),
         ({"history": ["i0001"], "preferences": ["   "]}, "preferences.0"),
+        ({"history": ["i0001"], "preferences": ["ok", " ?!... "]}, "preferences.1"),
         ({"history": ["i0001"], "colour": "red"}, "colour"),
         ({"history": ["i0001"], "user_id": "u1"}, "exactly one of 'history' and 'user_id'"),
         ({}, "exactly one of 'history' and 'user_id'"),

@@ -52,8 +52,13 @@ def _search(
     state: Any,
     reorder: Reorder | None,
     device: torch.device | str | None,
+    potential: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Run `depth` steps; returns tokens [B, n, depth], scores [B, n], trie nodes [B, n].
+
+    `potential` [B, n_nodes] (trie.node_potential, with a trie only) is added as
+    potential(child) - potential(parent) per step, so a finished beam scores log-prob +
+    bias(item) - potential(root).
 
     n = min(beam_size, the widest the search can get: the vocabulary's, or the trie's). Beams with score -inf are dead
     (no valid continuation); their node is -1. Nodes are None without a trie.
@@ -82,6 +87,8 @@ def _search(
             C = children.shape[1]
             child_tokens = trie.node_token[children]
             step_logp = logp.gather(1, child_tokens).masked_fill(~valid, float("-inf"))
+            if potential is not None:
+                step_logp = step_logp + _shaping(potential.to(logp.device), nodes.to(logp.device), children, n)
         cand = (scores.to(logp)[:, None] + step_logp).view(B, n * C)  # [B, n*C]
         width = min(beam_size, n * C)
         top, flat = cand.topk(width, dim=1)  # [B, width], sorted best first
@@ -99,6 +106,16 @@ def _search(
         n = width
     body = tokens[:, len(start_tokens) :]
     return body.view(B, n, depth), scores.view(B, n), (nodes.view(B, n) if trie is not None else None)
+
+
+def _shaping(potential: torch.Tensor, nodes: torch.Tensor, children: torch.Tensor, n: int) -> torch.Tensor:
+    """[R, C] potential(child) - potential(parent) for each beam's children (rows example-major,
+    n beams per example); -inf where the child's subtree is banned, 0 for dead beams' rows."""
+    example = torch.arange(nodes.shape[0], device=nodes.device) // n  # [R]
+    child = potential[example[:, None], children]  # [R, C]
+    parent = potential[example, nodes.clamp(min=0)]  # [R]; a live beam's parent is finite
+    parent = torch.where(torch.isfinite(parent), parent, torch.zeros_like(parent))
+    return child - parent[:, None]
 
 
 def _pad(items: torch.Tensor, scores: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -122,6 +139,7 @@ def constrained_beam_search(
     state: Any = None,
     reorder: Reorder | None = None,
     device: torch.device | str | None = None,
+    item_bias: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Beam search whose every step is masked by the trie, so every beam is an item.
 
@@ -129,9 +147,25 @@ def constrained_beam_search(
     fewer than top_k valid items survive (small catalog, or the model gives allowed tokens
     probability 0) the rest is item -1 with score -inf. With beam_size >= n_items the
     result is exactly the top_k items by total log-prob.
+
+    `item_bias` [B, n_items] (float, -inf = banned) is added to each item's score: the
+    result ranks items by log-prob + bias. It steers every step, not only the last:
+    a prefix is scored with the best bias reachable below it (`PrefixTrie.node_potential`),
+    so no beam is spent on a prefix whose items are all banned, and the beam fills with
+    allowed items (history exclusion and "avoid" preferences are both biases of -inf).
     """
     _check(batch_size, beam_size, top_k)
-    _, scores, nodes = _search(step_fn, batch_size, trie.depth, beam_size, trie, start_tokens, state, reorder, device)
+    potential = None
+    if item_bias is not None:
+        if item_bias.shape[0] != batch_size:
+            raise ValueError(f"item_bias has {item_bias.shape[0]} rows, batch_size is {batch_size}")
+        potential = trie.to(item_bias.device).node_potential(item_bias.float())
+    _, scores, nodes = _search(
+        step_fn, batch_size, trie.depth, beam_size, trie, start_tokens, state, reorder, device, potential
+    )
+    if potential is not None:  # back from log-prob + bias - potential(root) to log-prob + bias
+        root = potential[:, :1].to(scores.device)
+        scores = scores + torch.where(torch.isfinite(root), root, torch.zeros_like(root))
     items = trie.to(nodes.device).item_of(nodes.view(-1)).view(nodes.shape)  # [B, n]
     dead = items < 0
     items = items.masked_fill(dead, -1)

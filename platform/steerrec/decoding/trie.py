@@ -91,6 +91,8 @@ class PrefixTrie:
         widest = torch.zeros(self.depth + 1, dtype=torch.long, device=parents.device)
         widest.scatter_reduce_(0, depth, self.child_count, reduce="amax")
         self.max_children = widest.tolist()  # [L + 1] most children of a node at each depth
+        # BFS numbering: the nodes at depth d are ids level_start[d] .. level_start[d + 1] - 1
+        self.level_start = torch.searchsorted(depth, torch.arange(self.depth + 2, device=depth.device)).tolist()
 
     @classmethod
     def from_codes(cls, codes: np.ndarray, offsets: Sequence[int], vocab_size: int | None = None) -> PrefixTrie:
@@ -184,6 +186,25 @@ class PrefixTrie:
         valid = within[None, :] < counts[:, None]  # [M, C]
         ids = (self.child_start[safe][:, None] + within[None, :]).clamp(max=self.n_nodes - 1)
         return ids, valid
+
+    def node_potential(self, item_bias: torch.Tensor) -> torch.Tensor:
+        """[B, n_nodes]: for each node, the largest item_bias [B, n_items] in its subtree.
+
+        -inf where every item below the node is banned. Beam search adds
+        potential(child) - potential(parent) at each step, so a beam's score carries the
+        best bias still reachable from its prefix and ends as log-prob + its item's bias.
+        """
+        if item_bias.ndim != 2 or item_bias.shape[1] != self.n_items:
+            raise ValueError(f"item_bias must be [B, {self.n_items}], got shape {tuple(item_bias.shape)}")
+        B = item_bias.shape[0]
+        phi = torch.full((B, self.n_nodes), float("-inf"), dtype=item_bias.dtype, device=item_bias.device)
+        leaves = torch.arange(self.level_start[self.depth], self.n_nodes, device=self.device)
+        phi[:, leaves] = item_bias[:, self.node_item[leaves]]
+        for depth in range(self.depth, 0, -1):
+            nodes = slice(self.level_start[depth], self.level_start[depth + 1])
+            parents = self.node_parent[nodes].expand(B, -1)
+            phi.scatter_reduce_(1, parents, phi[:, nodes].clone(), reduce="amax")
+        return phi
 
     def allowed_mask(self, nodes: torch.Tensor) -> torch.Tensor:
         """[M, V] bool: True where the token extends the beam's prefix to a catalog prefix."""

@@ -33,6 +33,7 @@ from steerrec.run_folder import (
     read_run_info,
     write_json,
 )
+from steerrec.steering import Steerer, SteeringConfig
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,9 @@ class EvalConfig:
     batch_size: int = 64
     max_examples: int = 0  # per axis, the first rows; 0 = all
     plot: bool = True
+    # each example's preferences steer its ranking as they steer the served recommender
+    # (avoided items left out, liked ones raised); enabled: false ranks by the model alone
+    steering: SteeringConfig = field(default_factory=SteeringConfig)
 
     def __post_init__(self) -> None:
         if not self.runs:
@@ -80,6 +84,7 @@ def evaluate_run(
     if name == "mender_emb" and embed is None:
         embed = embedder(load(RecommenderJobConfig, Path(run_dir) / JOB_FILE).embedder)
     trie = build_trie(model, catalog.codes)
+    steerer = None
     axes = [axis for axis in cfg.axes if B.has_axis(bench, axis, cfg.split)]
     if not axes:
         raise SchemaError(f"{bench}: no {cfg.split} split of any of the axes {cfg.axes}")
@@ -102,6 +107,9 @@ def evaluate_run(
             continue
         texts = B.TextTable.build([ex], embed, item_emb.shape[1]) if name == "mender_emb" else None
         encoded = B.encode(name, model.config, ex, catalog, item_emb, texts)
+        if cfg.steering.enabled and any(ex.preferences):
+            steerer = steerer or Steerer([run.texts[i] for i in run.item_ids], cfg.steering)
+            encoded["item_bias"] = steerer.item_bias([steerer.read(p) for p in ex.preferences])
         ranked, _ = rank_encoded(model, encoded, trie, cfg.beam_size, 10, cfg.batch_size)
         if axis == SENTIMENT:
             scores[axis] = sentiment_scores(ranked, ex.target, ex.negative, ex.pair_id)

@@ -252,12 +252,13 @@ class GenerativeRecommender(Persistent):
         return out
 
     @torch.no_grad()
-    def recommend(self, batch: dict[str, Any], trie: Any, beam_size: int, top_k: int):
+    def recommend(self, batch: dict[str, Any], trie: Any, beam_size: int, top_k: int, item_bias: Any = None):
         """Trie-constrained beam search: item rows [B, top_k] and scores [B, top_k], best first
         (item -1, score -inf where fewer than top_k items are reachable). Call eval() first.
 
         `trie` is a steerrec.decoding.PrefixTrie built with this model's vocab offsets,
         e.g. `PrefixTrie.from_codes(codes, model.vocab.offsets, model.vocab.size)`.
+        `item_bias` [B, n_items] (-inf = leave out) is added to item scores (steering).
         """
         from steerrec.decoding import constrained_beam_search
 
@@ -272,6 +273,7 @@ class GenerativeRecommender(Persistent):
             state=state,
             reorder=self.reorder,
             device=state["memory"].device,
+            item_bias=item_bias,
         )
 
 

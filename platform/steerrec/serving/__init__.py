@@ -14,6 +14,7 @@ from steerrec.serving.schemas import (
     RecommendRequest,
     RecommendResponse,
     ScoredItem,
+    SteeringReading,
     UserHistory,
 )
 from steerrec.serving.service import Query, Recommender, RequestError, RunFolder, UnknownUserError, load_run
@@ -28,6 +29,7 @@ __all__ = [
     "RequestError",
     "RunFolder",
     "ScoredItem",
+    "SteeringReading",
     "UnknownUserError",
     "UserHistory",
     "load_run",

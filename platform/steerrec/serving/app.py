@@ -31,6 +31,7 @@ from pydantic import BaseModel, Field
 from ray.serve import Application
 
 from ray import serve
+from steerrec.config import from_dict
 from steerrec.serving import Query, Recommender, RecommendRequest, RecommendResponse, RequestError, UnknownUserError
 from steerrec.serving.schemas import (
     MAX_ID_CHARS,
@@ -42,6 +43,7 @@ from steerrec.serving.schemas import (
     UsersResponse,
 )
 from steerrec.serving.service import BEAM_SIZE
+from steerrec.steering import SteeringConfig
 
 logger = logging.getLogger(__name__)
 
@@ -106,10 +108,12 @@ class SteerrecApp:
         batch_wait_timeout_s: float = 0.002,
         device: str = "cpu",
         cpus: list[int] | None = None,
+        steering: dict | None = None,
     ) -> None:
         if cpus:
             pin_process(cpus)
-        self.rec = Recommender.from_run(run_dir, beam_size=beam_size, device=device)
+        steer = from_dict(SteeringConfig, steering or {}, "app args", "steering")
+        self.rec = Recommender.from_run(run_dir, beam_size=beam_size, device=device, steering=steer)
         self._recommend_batch.set_max_batch_size(max_batch_size)
         self._recommend_batch.set_batch_wait_timeout_s(batch_wait_timeout_s)
         logger.info(
@@ -181,6 +185,9 @@ class AppArgs(BaseModel):
         None,
         description="pin the replica to these cores (Linux); for a node whose "
         "cores it may own, with one replica per node",
+    )
+    steering: dict = Field(
+        default_factory=dict, description="steerrec.steering.SteeringConfig fields: thresholds, weights, enabled"
     )
 
 

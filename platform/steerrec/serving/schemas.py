@@ -6,9 +6,9 @@ field named (FastAPI turns it into a 422 whose `loc` is the field's path).
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 MAX_HISTORY = 200  # item ids in one request's history
 MAX_ID_CHARS = 200  # characters of one item or user id
@@ -19,7 +19,19 @@ MAX_QUERY_CHARS = 200
 MAX_LIMIT = 100  # rows returned by item search and user listing
 
 ItemId = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_CHARS)]
-Preference = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PREFERENCE_CHARS)]
+
+
+def _has_words(text: str) -> str:
+    if not any(ch.isalnum() for ch in text):
+        raise ValueError("a preference needs at least one letter or digit")
+    return text
+
+
+Preference = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_PREFERENCE_CHARS),
+    AfterValidator(_has_words),
+]
 
 
 class RecommendRequest(BaseModel):
@@ -52,13 +64,25 @@ class Item(BaseModel):
 
 
 class ScoredItem(Item):
-    score: float = Field(description="log-probability of the item's semantic ID under the model")
+    score: float = Field(description="log-probability of the item's semantic ID, plus its steering bias")
+
+
+class SteeringReading(BaseModel):
+    """How one preference was read (steerrec.steering)."""
+
+    text: str
+    reading: Literal["avoid", "like"]
+    p_avoid: float = Field(description="the polarity classifier's probability that the statement asks to avoid")
+    items: int = Field(description="catalog items it names: left out (avoid) or raised (like)")
 
 
 class RecommendResponse(BaseModel):
     items: list[ScoredItem]
     model: str
     latency_ms: float
+    steering: list[SteeringReading] = Field(
+        default_factory=list, description="each preference as read; an item both liked and avoided is left out"
+    )
 
 
 class ItemsResponse(BaseModel):

@@ -3,17 +3,20 @@
     rec = Recommender.from_run("runs/mender_tok")
     [resp] = rec.recommend([RecommendRequest(history=["B01", "B07"], preferences=["Avoid bulky headsets"])])
 
-Requests given together share one trie-constrained beam search. `exclude_history` is
-exact: at the last semantic-ID level each example's history items get log-prob -inf, so
-they never take a beam, and a request's result does not depend on what it was batched
-with (the beam width is the service's, not the batch's; a request's k may not exceed it).
+Requests given together share one trie-constrained beam search. Preferences steer it
+(steerrec.steering): each is read as avoid or like; an avoid statement's items are left
+out and a like statement's raised, through per-item biases that the search applies at
+every level (a prefix whose items are all left out takes no beam). `exclude_history` is
+one more such bias, so history items never take a beam either. A request's result does
+not depend on what it was batched with (the beam width is the service's, not the batch's;
+a request's k may not exceed it). The response says how each preference was read.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,16 @@ import yaml
 
 from steerrec.data.schema import INTERACTIONS, INTERACTIONS_FILE, validate
 from steerrec.run_folder import JOB_FILE, SEMANTIC_IDS_FILE, load_recommender, require_file
-from steerrec.serving.schemas import MAX_HISTORY, Item, RecommendRequest, RecommendResponse, ScoredItem, UserHistory
+from steerrec.serving.schemas import (
+    MAX_HISTORY,
+    Item,
+    RecommendRequest,
+    RecommendResponse,
+    ScoredItem,
+    SteeringReading,
+    UserHistory,
+)
+from steerrec.steering import Reading, Steerer, SteeringConfig, item_bias
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +70,7 @@ class RunFolder:
     codes: np.ndarray  # [n_items, L]
     titles: dict[str, str]  # every catalog item
     histories: dict[str, list[str]] | None  # user -> item ids, oldest first; None without interactions
+    texts: list[str] | None = None  # row i's listing for steering (items.parquet's text, else its title)
 
 
 def load_run(directory: str | Path) -> RunFolder:
@@ -70,7 +83,8 @@ def load_run(directory: str | Path) -> RunFolder:
     inter = _first_file(INTERACTIONS_FILE, directory, _data_folder(directory))
     histories = _read_histories(inter) if inter else None
     logger.info("%s: %s users", directory, len(histories) if histories is not None else "no")
-    return RunFolder(run.model_name, run.model, run.item_ids, run.codes, run.titles, histories)
+    texts = [run.texts[i] for i in run.item_ids]
+    return RunFolder(run.model_name, run.model, run.item_ids, run.codes, run.titles, histories, texts)
 
 
 def _data_folder(directory: Path) -> Path | None:
@@ -101,24 +115,29 @@ def _read_histories(path: Path) -> dict[str, list[str]]:
 
 @dataclass(frozen=True)
 class Query:
-    """A checked request: known history item ids (oldest first) and item rows to leave out."""
+    """A checked request: known history item ids (oldest first), item rows to leave out and
+    how its preferences were read."""
 
     history: tuple[str, ...]
     preferences: tuple[str, ...]
     k: int
     exclude: frozenset[int]
+    readings: tuple[Reading, ...] = ()
 
 
 class Recommender:
     """A loaded run folder answering recommend / search / user-history calls."""
 
-    def __init__(self, run: RunFolder, beam_size: int = BEAM_SIZE) -> None:
+    def __init__(self, run: RunFolder, beam_size: int = BEAM_SIZE, steering: SteeringConfig | None = None) -> None:
         if not isinstance(beam_size, int) or beam_size < 1:
             raise ValueError(f"beam_size must be an int >= 1, got {beam_size!r}")
         from steerrec.decoding import PrefixTrie
 
         self.run = run
         self.beam_size = beam_size
+        self.steering = steering or SteeringConfig()
+        texts = run.texts or [run.titles[i] or i for i in run.item_ids]
+        self.steerer = Steerer(texts, self.steering) if self.steering.enabled else None
         vocab = run.model.vocab
         self.item_tokens = vocab.encode_items(run.codes)  # [n_items, L]
         self.trie = PrefixTrie.from_codes(run.codes, vocab.offsets, vocab.size)
@@ -127,10 +146,16 @@ class Recommender:
         self._lower = [f"{run.titles[i]}\n{i}".lower() for i in self._catalog]
 
     @classmethod
-    def from_run(cls, directory: str | Path, beam_size: int = BEAM_SIZE, device: str = "cpu") -> Recommender:
+    def from_run(
+        cls,
+        directory: str | Path,
+        beam_size: int = BEAM_SIZE,
+        device: str = "cpu",
+        steering: SteeringConfig | None = None,
+    ) -> Recommender:
         run = load_run(directory)
         run.model.to(device)
-        return cls(run, beam_size)
+        return cls(run, beam_size, steering)
 
     @property
     def model_name(self) -> str:
@@ -154,7 +179,8 @@ class Recommender:
                     raise RequestError(("history", pos), f"unknown item id {item!r} in history[{pos}]")
             seen = ids
         exclude = frozenset(self.row[i] for i in seen if i in self.row) if request.exclude_history else frozenset()
-        return Query(tuple(ids), tuple(request.preferences), request.k, exclude)
+        readings = tuple(self.steerer.read(request.preferences)) if self.steerer and request.preferences else ()
+        return Query(tuple(ids), tuple(request.preferences), request.k, exclude, readings)
 
     def recommend(self, requests: Sequence[RecommendRequest]) -> list[RecommendResponse]:
         """One response per request, all from one batched beam search."""
@@ -173,7 +199,11 @@ class Recommender:
                 ScoredItem(item_id=self.run.item_ids[r], title=self.run.titles[self.run.item_ids[r]], score=s)
                 for r, s in kept
             ]
-            out.append(RecommendResponse(items=items, model=self.model_name, latency_ms=latency))
+            steering = [
+                SteeringReading(text=r.text, reading=r.polarity, p_avoid=round(r.p_avoid, 4), items=r.n_items)
+                for r in query.readings
+            ]
+            out.append(RecommendResponse(items=items, model=self.model_name, latency_ms=latency, steering=steering))
         return out
 
     def _search(self, queries: Sequence[Query]):
@@ -182,12 +212,12 @@ class Recommender:
         from steerrec.decoding import constrained_beam_search
 
         model = self.run.model
-        step = _excluding_step(model.step_fn, self.item_tokens, [q.exclude for q in queries], len(model.start_tokens))
+        bias = item_bias([q.readings for q in queries], [q.exclude for q in queries], self.n_items, self.steering)
         with torch.inference_mode():
             state = model.encode(self._model_batch(queries))
             memory = state["memory"]
             return constrained_beam_search(
-                step,
+                model.step_fn,
                 memory.shape[0],
                 self.trie,
                 self.beam_size,
@@ -196,6 +226,7 @@ class Recommender:
                 state=state,
                 reorder=model.reorder,
                 device=memory.device,
+                item_bias=None if bias is None else torch.from_numpy(bias).to(memory.device),
             )
 
     def _model_batch(self, queries: Sequence[Query]) -> dict[str, Any]:
@@ -234,28 +265,3 @@ class Recommender:
     def users(self, prefix: str = "", limit: int = 20) -> list[str]:
         """Known user ids starting with `prefix`, sorted."""
         return sorted(u for u in (self.run.histories or {}) if u.startswith(prefix))[:limit]
-
-
-def _excluding_step(step_fn: Callable, item_tokens: np.ndarray, exclude: list[frozenset[int]], n_start: int):
-    """Wrap a beam-search step so that, at the last level, each example's excluded items get -inf."""
-    depth = item_tokens.shape[1]
-    banned: dict[tuple[int, tuple[int, ...]], list[int]] = {}
-    for example, rows in enumerate(exclude):
-        for row in rows:
-            tokens = item_tokens[row].tolist()
-            banned.setdefault((example, tuple(tokens[:-1])), []).append(tokens[-1])
-
-    def step(tokens, state):
-        logp, state = step_fn(tokens, state)
-        if banned and tokens.shape[1] - n_start == depth - 1:
-            per_example = tokens.shape[0] // len(exclude)  # rows are example-major
-            hit_rows, hit_cols = [], []
-            for r, prefix in enumerate(tokens[:, n_start:].tolist()):
-                for token in banned.get((r // per_example, tuple(prefix)), ()):
-                    hit_rows.append(r)
-                    hit_cols.append(token)
-            if hit_rows:
-                logp[hit_rows, hit_cols] = float("-inf")
-        return logp, state
-
-    return step

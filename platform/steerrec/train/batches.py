@@ -241,6 +241,8 @@ def make_batch(encoded: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
     batch: dict[str, Any] = {"target": torch.as_tensor(encoded["target"][index])}
     if encoded["negative"][index].any():
         batch["negative"] = torch.as_tensor(encoded["negative"][index])
+    if encoded.get("item_bias") is not None:  # steering (evaluation only): [n, n_items], -inf = leave out
+        batch["item_bias"] = torch.as_tensor(encoded["item_bias"][index])
     if model in ("tiger", "sasrec"):
         batch["history"] = torch.as_tensor(encoded["history"][index])
     elif model == "mender_tok":

@@ -32,15 +32,20 @@ def to_device(batch: dict[str, Any], device: Any) -> dict[str, Any]:
 
 
 def rank_batch(model: Any, batch: dict[str, Any], trie: Any, beam_size: int, top_k: int) -> np.ndarray:
-    """Item rows [B, top_k], best first (-1 where fewer items are reachable)."""
+    """Item rows [B, top_k], best first (-1 where fewer items are reachable); a batch's
+    `item_bias` [B, n_items] (steering) is added to the items' scores."""
     import torch
 
     device = next(model.parameters()).device
     batch = to_device(batch, device)
+    bias = batch.pop("item_bias", None)  # [B, n_items] steering biases, -inf = leave out
     with torch.no_grad():
         if trie is None:
-            return model.score_all(batch["history"]).topk(top_k, dim=1).indices.cpu().numpy()
-        items, _ = model.recommend(batch, trie.to(device), beam_size, top_k)
+            scores = model.score_all(batch["history"])
+            if bias is not None:
+                scores = scores + bias.to(scores.dtype)
+            return scores.topk(top_k, dim=1).indices.cpu().numpy()
+        items, _ = model.recommend(batch, trie.to(device), beam_size, top_k, item_bias=bias)
     return items.cpu().numpy()
 
 

@@ -118,13 +118,18 @@ def embedder(cfg: EmbedderConfig) -> Callable[[list[str]], np.ndarray]:
     return lambda texts: embed_texts(texts, cfg)
 
 
-def item_embeddings(catalog: B.Catalog, data: str, embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-    """Embeddings of the items' rendered text (steerrec.data.text), in catalog order."""
+def rendered_texts(item_ids: list[str], data: str) -> list[str]:
+    """The items' rendered listings (steerrec.data.text), in `item_ids` order."""
     from steerrec.data.text import render_items
 
     items = io.read_table(f"{data}/{schema.ITEMS_FILE}")
     text_of = dict(zip(items.column("item_id").to_pylist(), render_items(items)))
-    return np.asarray(embed([text_of[i] or i for i in catalog.item_ids]), dtype=np.float32)
+    return [text_of[i] or i for i in item_ids]
+
+
+def item_embeddings(catalog: B.Catalog, data: str, embed: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+    """Embeddings of the items' rendered text (steerrec.data.text), in catalog order."""
+    return np.asarray(embed(rendered_texts(catalog.item_ids, data)), dtype=np.float32)
 
 
 def prepare(cfg: RecommenderJobConfig, embed: Callable[[list[str]], np.ndarray] | None = None) -> Prepared:
@@ -255,7 +260,9 @@ def write_run_folder(cfg: RecommenderJobConfig, prepared: Any, checkpoint: Path,
         pq.write_table(
             pa.table({"item_id": ids, "codes": codes}, schema=schema.SEMANTIC_IDS), out / rf.SEMANTIC_IDS_FILE
         )
-    pq.write_table(pa.table({"item_id": ids, "title": pa.array(catalog.titles, pa.string())}), out / rf.ITEMS_FILE)
+    texts = rendered_texts(catalog.item_ids, cfg.data)  # what steering matches preferences against
+    items = {"item_id": ids, "title": pa.array(catalog.titles, pa.string()), "text": pa.array(texts, pa.string())}
+    pq.write_table(pa.table(items), out / rf.ITEMS_FILE)
     if prepared.item_emb is not None:
         from steerrec.embed import vectors_to_arrow
 

@@ -103,6 +103,17 @@ function renderList(id, data, other) {
   $(`${id}-meta`).textContent = `${data.model}, ${data.latency_ms.toFixed(1)} ms`;
 }
 
+function renderReadings(readings) {
+  // one line per preference: read as avoid (its items left out) or like (its items raised)
+  $("readings").replaceChildren(...readings.map((r) => {
+    const li = document.createElement("li");
+    li.className = r.reading;
+    const effect = r.reading === "avoid" ? "left out" : "raised";
+    li.textContent = `"${r.text}": ${r.reading} (p_avoid ${r.p_avoid.toFixed(2)}), ${r.items} items ${effect}`;
+    return li;
+  }));
+}
+
 $("go").addEventListener("click", async () => {
   showError(null);
   const base = {
@@ -117,6 +128,7 @@ $("go").addEventListener("click", async () => {
       call("v1/recommend", { ...base, preferences: [] }),
     ]);
     renderList("steered", steered, unsteered);
+    renderReadings(steered.steering || []);
     renderList("unsteered", unsteered, null);
   } catch (err) { showError(err); }
 });
