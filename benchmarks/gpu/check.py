@@ -18,11 +18,11 @@ train, align, vllm (cheapest first), writing the JSON after each part so a run c
 keeps what it measured; a part that raises is recorded with its error and the others go on.
 
 Planned duration per part on one H100 after staging (a plan, not a measured figure):
-tests/gpu ~20 s; serve ~30 s (build the run folder, 10 s per batch size); train ~60 s
-(Ray start, 3 x 60 steps three times: plain, local loop, Ray Train, and one beam-search
-validation); align ~60 s (write a 0.5B random model, 2 x 12 SFT steps, reload + merge,
-2 x 12 RecPO steps); vllm ~210 s (two engine starts of ~60-120 s, the second sharing the
-first's compile cache, and ~2,700 prompts of 128 tokens out per side). Total ~6 min.
+tests/gpu ~20 s; serve ~25 s (build the run folder, 10 s per batch size); train ~50 s
+(Ray start, 3 x 40 steps three times: plain, local loop, Ray Train, and one beam-search
+validation); align ~45 s (write a 0.5B random model, 2 x 12 SFT steps, reload + merge,
+2 x 12 RecPO steps); vllm ~220 s (two engine starts, ~100 s and, sharing the first's
+compile cache, ~50 s; ~1,350 prompts of <= 128 tokens out per side). Total ~6 min.
 """
 
 from __future__ import annotations

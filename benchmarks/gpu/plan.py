@@ -73,7 +73,7 @@ OFFICE_ITEMS = 2_420
 
 @dataclass
 class VllmBudget:
-    users: int = 300  # world users whose prompts go through both sides (~9 prompts each)
+    users: int = 150  # world users whose prompts go through both sides (~9 prompts each)
     max_tokens: int = 128  # the job's generation.max_tokens, the same for raw vLLM
     batch_size: int = 64  # ray.data.llm rows per engine call
     max_model_len: int = 4096
@@ -84,7 +84,7 @@ class VllmBudget:
 @dataclass
 class TrainBudget:
     batch_size: int = 256
-    steps: int = 60  # steps per epoch, each side
+    steps: int = 40  # steps per epoch, each side
     epochs: int = 3  # the first is warm-up, the figures are the median of the others
     valid_examples: int = 256  # beam-search validation once, at the last epoch (not timed)
     n_items: int = OFFICE_ITEMS
@@ -119,7 +119,8 @@ class Plan:
     align: AlignBudget = field(default_factory=AlignBudget)
     serve: ServeBudget = field(default_factory=ServeBudget)
     # planned wall seconds per part on one H100 after staging (a plan, not a measurement)
-    planned_s: dict[str, int] = field(default_factory=lambda: {"vllm": 210, "train": 60, "align": 60, "serve": 30})
+    planned_s: dict[str, int] = field(default_factory=lambda: {"vllm": 220, "train": 50, "align": 45, "serve": 25})
+    planned_tests_s: int = 20  # tests/gpu, run first
 
     def to_dict(self) -> dict:
         return asdict(self)

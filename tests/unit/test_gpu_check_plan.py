@@ -64,3 +64,24 @@ def test_unknown_part_is_an_error_naming_it(capsys):
     with pytest.raises(SystemExit):
         parse(["--parts", "train,vlm"])
     assert "vlm" in capsys.readouterr().err
+
+
+def test_vllm_model_folder_renders_the_job_prompts(tmp_path):
+    """What vLLM's dummy load reads: Llama-3-8B's config.json and a tokenizer whose chat template renders
+    the job's own prompts into ids inside the model's vocabulary."""
+    import json
+
+    from transformers import AutoTokenizer
+
+    budget = P.VllmBudget(users=20, tokenizer_vocab=600)
+    data = vllm_part.prepare_world(tmp_path / "world", 50)
+    folder = vllm_part.write_model_folder(tmp_path / "model", data, budget)
+    config = json.loads((folder / "config.json").read_text())
+    assert config["hidden_size"] == 4096 and config["vocab_size"] == 128256
+    tok = AutoTokenizer.from_pretrained(str(folder))
+    assert config["eos_token_id"] == tok.eos_token_id
+    request = vllm_part.job_requests(data, budget.users)[0]
+    text = tok.apply_chat_template(request["messages"], tokenize=False, add_generation_prompt=True)
+    ids = tok(text)["input_ids"]
+    assert text.endswith("<|start|>assistant\n") and request["messages"][-1]["content"] in text
+    assert len(ids) > 50 and max(ids) < len(tok) <= config["vocab_size"]
