@@ -77,6 +77,7 @@ def generate(
     logger.info("%d of %d keys already written; generating %d", stats["skipped_done"], len(requests), len(pending))
     failures: list[dict] = []
     start = time.perf_counter()
+    first: tuple[float, int] | None = None  # (seconds, rows) when the first batch came back: engine start + ramp
     for attempt in range(cfg.max_retries + 1):
         if not pending:
             break
@@ -91,6 +92,8 @@ def generate(
         retry, last = [], attempt == cfg.max_retries
         by_key = {tuple(r[c] for c in key_columns): r for r in pending}
         for batch in ds.iter_batches(batch_size=cfg.shard_rows, batch_format="pandas"):
+            if first is None:
+                first = (time.perf_counter() - start, len(batch))
             good = []
             for rec in batch.to_dict("records"):
                 key = tuple(_plain(rec[c]) for c in key_columns)
@@ -120,6 +123,8 @@ def generate(
         pending = retry
     stats["failed"] = len(failures)
     stats["seconds"] = round(time.perf_counter() - start, 3)
+    # the steady rate excludes these: (attempts - first_batch_rows) / (seconds - first_batch_seconds)
+    stats["first_batch_seconds"], stats["first_batch_rows"] = (round(first[0], 3), first[1]) if first else (0.0, 0)
     failure_rows = [to_row(f, []) | {k: f[k] for k in ("reason", "generated_text", "attempts")} for f in failures]
     writer.write_table(pa.Table.from_pylist(failure_rows, schema=failure_schema), FAILURES_FILE)
     return stats
