@@ -21,6 +21,7 @@ from benchmarks.gpu.plan import ServeBudget
 def run(work: Path, budget: ServeBudget, device: str) -> dict:
     from steerrec.serving import Recommender, RecommendRequest
     from steerrec.serving.tiny_run import build_run
+    from steerrec.steering import SteeringConfig
 
     folder = build_run(
         work / "mender-tok-run",
@@ -30,7 +31,11 @@ def run(work: Path, budget: ServeBudget, device: str) -> dict:
         hidden=budget.hidden,
         d_model=budget.d_model,
     )
-    rec = Recommender.from_run(folder, beam_size=budget.beam_size, device=device)
+    # steering off: its sentence embedder is not staged on the GPU machine; the beam search is what runs on the GPU
+    # (steering's own per-request cost is measured on CPU by benchmarks/steering_probes.py)
+    rec = Recommender.from_run(
+        folder, beam_size=budget.beam_size, device=device, steering=SteeringConfig(enabled=False)
+    )
     prefs = ["avoid bulky headsets", "prefer wireless things"]
     requests = [
         RecommendRequest(user_id=f"u{n % budget.n_users}", preferences=[prefs[n % 2]], k=10)

@@ -73,8 +73,10 @@ def test_lora_recpo_step_in_bf16_on_cuda():
 def test_recommender_serves_from_cuda(tmp_path):
     from steerrec.serving import Recommender, RecommendRequest
     from steerrec.serving.tiny_run import build_run
+    from steerrec.steering import SteeringConfig
 
-    rec = Recommender.from_run(build_run(tmp_path / "run"), beam_size=10, device="cuda")
+    off = SteeringConfig(enabled=False)  # its sentence embedder is not staged on the GPU machine
+    rec = Recommender.from_run(build_run(tmp_path / "run"), beam_size=10, device="cuda", steering=off)
     out = rec.recommend([RecommendRequest(user_id=f"u{n}", preferences=["avoid bulky things"], k=5) for n in range(4)])
     assert next(rec.run.model.parameters()).is_cuda
     assert all(len(r.items) == 5 and all(math.isfinite(i.score) for i in r.items) for r in out)
