@@ -9,10 +9,12 @@ N clients (asyncio + aiohttp, one process on the same machine) each send one POS
 to --max-batch-size requests (waiting --wait-ms for company); off: batches of one, no
 wait. The direct row times `Recommender.recommend` on one request in this process,
 single-threaded like a replica with num_cpus=1, before and after the Serve rows; Serve's
-added p50 = the 1-client p50 minus the direct p50. A call that follows an idle pause runs
-slower than one of a back-to-back loop (caches and an idle core go cold), so a second direct row paces its calls
---gap-ms apart, and the handler p50 column is the app's own `latency_ms` (model and
-batching inside the replica): client p50 minus handler p50 is the time spent outside it.
+added p50 = the 1-client p50 minus the direct p50. The "steering off" row gives the same
+preferences to the model only: steering's added p50 = the direct p50 minus that row's.
+A call that follows an idle pause runs slower than one of a back-to-back loop (caches and
+an idle core go cold), so a second direct row paces its calls --gap-ms apart, and the
+handler p50 column is the app's own `latency_ms` (model and batching inside the replica):
+client p50 minus handler p50 is the time spent outside it.
 Without --run it builds a random-weight Mender-Tok run folder (steerrec.serving.tiny_run).
 Requests are drawn from --distinct bodies (random histories and preferences): with the
 default 50,000 nearly every request is new, so Mender-Tok's cache of frozen-encoder
@@ -58,15 +60,17 @@ def _stats(latencies: list[float]) -> tuple[float, float, float]:
 
 
 def direct_latencies(
-    run_dir: Path, bodies: list[dict], seconds: float, beam_size: int, gap_s: float = 0.0
+    run_dir: Path, bodies: list[dict], seconds: float, beam_size: int, gap_s: float = 0.0, steering: bool = True
 ) -> list[float]:
-    """Seconds per `Recommender.recommend` of one request, back to back or `gap_s` apart."""
+    """Seconds per `Recommender.recommend` of one request, back to back or `gap_s` apart;
+    `steering=False` gives preferences to the model only (what steering adds is the difference)."""
     import torch
 
     from steerrec.serving import Recommender, RecommendRequest
+    from steerrec.steering import SteeringConfig
 
     torch.set_num_threads(1)
-    rec = Recommender.from_run(run_dir, beam_size=beam_size)
+    rec = Recommender.from_run(run_dir, beam_size=beam_size, steering=SteeringConfig(enabled=steering))
     requests = [RecommendRequest(**b) for b in bodies]
     rec.recommend(requests[:1])  # warm-up
     out, end, i = [], time.perf_counter() + seconds, 0
@@ -217,12 +221,15 @@ def main() -> None:
         # moment of a shared machine does not land on the baseline alone
         gap = args.gap_ms / 1000
         direct = direct_latencies(Path(run_dir), bodies, args.seconds / 2, args.beam_size)
+        unsteered = direct_latencies(Path(run_dir), bodies, args.seconds / 2, args.beam_size, steering=False)
         paced = direct_latencies(Path(run_dir), bodies, args.seconds / 2, args.beam_size, gap)
         served = serve_rows(Path(run_dir), bodies, args)
         direct += direct_latencies(Path(run_dir), bodies, args.seconds / 2, args.beam_size)
+        unsteered += direct_latencies(Path(run_dir), bodies, args.seconds / 2, args.beam_size, steering=False)
         paced += direct_latencies(Path(run_dir), bodies, args.seconds / 2, args.beam_size, gap)
         rows = [
             ("direct call, 1 thread", 1, len(direct) / sum(direct), *_stats(direct), 0, NAN),
+            ("direct, steering off", 1, len(unsteered) / sum(unsteered), *_stats(unsteered), 0, NAN),
             (
                 f"direct, {args.gap_ms:g} ms apart",
                 1,

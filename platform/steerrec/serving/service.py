@@ -128,16 +128,22 @@ class Query:
 class Recommender:
     """A loaded run folder answering recommend / search / user-history calls."""
 
-    def __init__(self, run: RunFolder, beam_size: int = BEAM_SIZE, steering: SteeringConfig | None = None) -> None:
+    def __init__(
+        self,
+        run: RunFolder,
+        beam_size: int = BEAM_SIZE,
+        steering: SteeringConfig | None = None,
+        steerer: Steerer | None = None,  # built already (its config wins over `steering`)
+    ) -> None:
         if not isinstance(beam_size, int) or beam_size < 1:
             raise ValueError(f"beam_size must be an int >= 1, got {beam_size!r}")
         from steerrec.decoding import PrefixTrie
 
         self.run = run
         self.beam_size = beam_size
-        self.steering = steering or SteeringConfig()
+        self.steering = steerer.cfg if steerer else steering or SteeringConfig()
         texts = run.texts or [run.titles[i] or i for i in run.item_ids]
-        self.steerer = Steerer(texts, self.steering) if self.steering.enabled else None
+        self.steerer = steerer or (Steerer(texts, self.steering) if self.steering.enabled else None)
         vocab = run.model.vocab
         self.item_tokens = vocab.encode_items(run.codes)  # [n_items, L]
         self.trie = PrefixTrie.from_codes(run.codes, vocab.offsets, vocab.size)
