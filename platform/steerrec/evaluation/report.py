@@ -51,9 +51,10 @@ class EvalConfig:
     batch_size: int = 64
     max_examples: int = 0  # per axis, the first rows; 0 = all
     plot: bool = True
-    # each example's preferences steer its ranking as they steer the served recommender
-    # (avoided items left out, liked ones raised); enabled: false ranks by the model alone
-    steering: SteeringConfig = field(default_factory=SteeringConfig)
+    # steering.enabled: true steers each example by its preferences as the served recommender
+    # does (avoided items left out, liked ones raised); off (the default) ranks by the model
+    # alone, comparable to the papers and to earlier runs
+    steering: SteeringConfig = field(default_factory=lambda: SteeringConfig(enabled=False))
 
     def __post_init__(self) -> None:
         if not self.runs:

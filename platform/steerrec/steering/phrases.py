@@ -41,6 +41,8 @@ TRAIN_AVOID = (
     "Prefers to avoid {x}",
     "{x}? Not for me",
     "{x} are a dealbreaker",
+    "Sick of {x}",
+    "I've had it with {x}",
 )
 TRAIN_LIKE = (
     "Show me {x}",
@@ -70,6 +72,14 @@ TRAIN_LIKE = (
     "Seeks {x}",
     "{x}? Yes please",
     "Keep the {x} coming",
+    "Could you show me {x}?",
+    "Do you have any {x}?",
+    "Help me find {x}",
+    "Any good {x}?",
+    "Prefer {x}",
+    "Look for {x}",
+    "Search for {x}",
+    "Wants {x}",
 )
 HELD_OUT_AVOID = (
     "Please keep {x} away from me",
@@ -134,6 +144,21 @@ TOPICS = (
     "non-toxic paints",
     "low-noise fans",
     "products without batteries",
+    "hair care",
+    "lawn care",
+    "baby care products",
+    "pet supplies",
+    "shirts with a regular fit",  # modifiers that sound negative or final ("over", "matte", "free") in like and avoid
+    "over-the-counter remedies",
+    "matte lipstick",
+    "fragrance-free soap",
+    "jackets with a slim fit",
+    "mugs with a glossy finish",
+    "tents with a waterproof floor",
+    "phones with a long battery life",
+    "minimalist wallets",
+    "household cleaners",
+    "lamps with minimal glare",
 )
 
 

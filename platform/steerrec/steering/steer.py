@@ -47,6 +47,9 @@ class SteeringConfig:
     match: str = "otsu"  # threshold | otsu: how the items a statement names are found
     avoid_similarity: float = 0.2  # cosine(topic, item text) >= this: the item is what it avoids (otsu: a floor)
     like_similarity: float = 0.2  # ... and for a like statement
+    # otsu: split the named items once more when their two halves stand this many standard
+    # deviations apart (a distinctive attribute: "neon running shoes"); inf: never
+    refine_separation: float = 2.0
     avoid_weight: float = math.inf  # subtracted from an avoided item's score; inf leaves it out
     like_weight: float = 2.0  # added to a liked item's log-prob
     project_polarity: bool = True  # remove the polarity direction from a statement before matching items
@@ -136,6 +139,8 @@ class Steerer:
             if self.cfg.match == "otsu":
                 threshold = max(threshold, otsu_cut(sims))
             rows = np.flatnonzero(sims >= threshold)
+            if self.cfg.match == "otsu" and len(rows) > 2:
+                rows = _refine(rows, sims[rows], self.cfg.refine_separation)
             rows = rows[np.argsort(-sims[rows], kind="stable")]
             readings.append(Reading(text, AVOID if avoid else LIKE, float(p), tuple(rows.tolist())))
         return readings
@@ -144,6 +149,16 @@ class Steerer:
         self, readings: Sequence[Sequence[Reading]], exclude: Sequence[Iterable[int]] | None = None
     ) -> np.ndarray | None:
         return item_bias(readings, exclude, self.n_items, self.cfg)
+
+
+def _refine(rows: np.ndarray, sims: np.ndarray, separation: float) -> np.ndarray:
+    """The upper part of `rows` when their cosines split in two clearly, else all of them."""
+    cut = otsu_cut(sims)
+    upper = sims > cut
+    if upper.all() or not upper.any() or sims.std() == 0:
+        return rows
+    gap = (sims[upper].mean() - sims[~upper].mean()) / sims.std()
+    return rows[upper] if gap >= separation else rows
 
 
 def otsu_cut(values: np.ndarray) -> float:
