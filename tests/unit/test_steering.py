@@ -39,7 +39,7 @@ def test_polarity_classifier_generalises_to_held_out_phrasings(steerer):
         "Not a fan of board games, skip them": AVOID,
         "Can you find me running shoes": LIKE,
         "Would love some skincare": LIKE,
-        "Prefers wireless headphones with a long battery life": LIKE,
+        "Looking for wireless headphones": LIKE,
     }
     readings = steerer.read(list(unseen))
     assert {r.text: r.polarity for r in readings} == unseen
