@@ -84,3 +84,23 @@ def test_zero_bias_changes_nothing():
     zero = _search(model, trie, 2, 4, 4, torch.zeros(2, 12, dtype=torch.float64))
     assert torch.equal(plain[0], zero[0])
     torch.testing.assert_close(plain[1], zero[1].to(plain[1].dtype))
+
+
+def test_rank_batch_adds_a_batch_item_bias_for_models_that_score_every_item():
+    """SASRec ranks by score_all; the evaluator's steering bias rides in the batch and is added."""
+    from steerrec.train.ranking import rank_batch
+
+    class AllItems(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.arange(6, dtype=torch.float32))  # item 5 best, then 4, ...
+
+        def score_all(self, history):
+            return self.w.expand(history.shape[0], -1)
+
+    bias = torch.zeros(2, 6)
+    bias[0, [5, 4]] = float("-inf")  # avoided
+    bias[1, 0] = 10.0  # liked
+    batch = {"history": torch.zeros(2, 3, dtype=torch.long), "item_bias": bias}
+    assert rank_batch(AllItems(), batch, None, 3, 3).tolist() == [[3, 2, 1], [0, 5, 4]]
+    assert rank_batch(AllItems(), {"history": batch["history"]}, None, 3, 3).tolist() == [[5, 4, 3]] * 2
