@@ -41,6 +41,7 @@ class AlignConfig:
     cpus_per_worker: int = 1
     use_gpu: bool = False
     max_failures: int = 1  # Ray Train: worker failures to recover from (from the latest checkpoint)
+    placement_strategy: str = "PACK"  # Ray Train: SPREAD puts one worker per node (steerrec.train.sessions)
     keep_checkpoints: int = 2  # Ray Train: checkpoints kept in storage
     fail_at_epoch: int = 0  # tests only: worker 0 exits once at the start of this epoch (steerrec.train.loop)
     fail_marker: str = ""  # tests only: the file that makes that failure happen once
@@ -83,4 +84,6 @@ class AlignConfig:
     def scaling(self):
         from steerrec.train.loop import RayScaling
 
-        return RayScaling(self.num_workers, self.use_gpu, self.cpus_per_worker, self.max_failures)
+        return RayScaling(
+            self.num_workers, self.use_gpu, self.cpus_per_worker, self.max_failures, self.placement_strategy
+        )
