@@ -4,7 +4,13 @@ the state-API counts that show where work ran."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+import time
 from collections import Counter
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -56,26 +62,112 @@ def movielens_like(root: Path, n_users: int = 8, n_items: int = 40, length: int 
     return str(root)
 
 
-def per_node(lc, kind: str, name: str, seen: set[str] = frozenset()) -> tuple[Counter, set[str]]:
-    """How many tasks (kind="task", by function name) or actors (kind="actor", by class name) of
-    `name` ran on each worker node, from Ray's state API; skips the ids in `seen` (an earlier
-    job's). Returns (Counter by node name, the ids counted)."""
+def per_node(lc, kind: str, name: str = "", seen: set[str] = frozenset()) -> tuple[Counter, set[str]]:
+    """How many tasks (kind="task": normal and actor tasks) or actors (kind="actor", by class
+    name) whose name contains `name` ran on each worker node, from Ray's state API, leaving out the ids in `seen` (an
+    earlier job's). Returns (Counter by node name, every id seen so far)."""
     from ray.util.state import list_actors, list_tasks
 
-    if kind == "task":
-        rows = list_tasks(
-            address=lc.dashboard_url, filters=[("name", "=", name)], limit=10_000, raise_on_missing_output=False
-        )
-        ids = {r.task_id: r for r in rows if r.task_id not in seen}
-    else:
-        rows = list_actors(
-            address=lc.dashboard_url, filters=[("class_name", "=", name)], limit=10_000, raise_on_missing_output=False
-        )
-        ids = {r.actor_id: r for r in rows if r.actor_id not in seen}
-    return Counter(lc.name_of(r.node_id) or r.node_id for r in ids.values()), set(ids)
+    listing = list_tasks if kind == "task" else list_actors
+    rows = listing(address=lc.dashboard_url, limit=10_000, raise_on_missing_output=False)
+    ids = {(r.task_id if kind == "task" else r.actor_id): r for r in rows}
+    key = (lambda r: r.name) if kind == "task" else (lambda r: r.class_name)
+    new = [r for i, r in ids.items() if i not in seen and name in (key(r) or "")]
+    # creation tasks are listed at the owner's node; a task never scheduled has no node
+    new = [r for r in new if getattr(r, "type", "") != "ACTOR_CREATION_TASK" and r.node_id]
+    return Counter(lc.name_of(r.node_id) or "head" for r in new), set(ids) | set(seen)
+
+
+def kill_when(lc, node: str, ready, timeout: float = 300.0) -> dict:
+    """Kill worker node `node` from a thread as soon as `ready()` is true; the returned dict
+    gets "killed_after_s" (None when it never became ready) once its "thread" is joined."""
+    state: dict = {"killed_after_s": None}
+
+    def watch() -> None:
+        start = time.monotonic()
+        while time.monotonic() - start < timeout:
+            if ready():
+                lc.kill(node)
+                state["killed_after_s"] = time.monotonic() - start
+                return
+            time.sleep(0.05)
+
+    state["thread"] = threading.Thread(target=watch, daemon=True)
+    state["thread"].start()
+    return state
+
+
+def committed_checkpoints(run: Path) -> int:
+    """Checkpoints Ray Train's controller has registered for the run folder `run` (a checkpoint
+    folder appears when a worker reports it; the controller takes it up at its next poll, ~2 s
+    later, and a failure before then resumes from the one before)."""
+    try:
+        return len(json.loads((run / "checkpoint_manager_snapshot.json").read_text())["checkpoint_results"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
 
 
 def load_weights(path: Path) -> dict:
     from safetensors.torch import load_file
 
     return load_file(str(path))
+
+
+def review_data(root: Path, n_users: int, n_items: int) -> str:
+    """items.parquet + interactions.parquet: every user reviews every item in order."""
+    from steerrec.data import schema
+
+    items = [
+        {"item_id": f"i{k}", "title": f"Widget{k} deluxe", "brand": "Acme", "categories": ["tools"]}
+        | {"price": 9.5, "description": "A widget.", "extra": "{}"}
+        for k in range(n_items)
+    ]
+    inter = [
+        {"user_id": f"u{u:02d}", "item_id": f"i{k}", "timestamp": 100 + k, "rating": 4.0}
+        | {"review_text": f"Review {k} by u{u:02d}", "review_summary": "fine"}
+        for u in range(n_users)
+        for k in range(n_items)
+    ]
+    root.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(items, schema=schema.ITEMS), root / schema.ITEMS_FILE)
+    pq.write_table(pa.Table.from_pylist(inter, schema=schema.INTERACTIONS), root / schema.INTERACTIONS_FILE)
+    return str(root)
+
+
+class ChatHandler(BaseHTTPRequestHandler):
+    """/v1/chat/completions whose reply is a function of the prompt alone (so any node, any
+    retry, gives the same preferences), after `delay` seconds; counts requests per prompt."""
+
+    delay = 0.0
+    seen: Counter = Counter()
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        prompt = body["messages"][-1]["content"]
+        ChatHandler.seen[prompt] += 1
+        time.sleep(self.delay)
+        digest = hashlib.sha256(prompt.encode()).hexdigest()
+        reply = json.dumps({"preferences": [f"Look for items like {digest[:8]}", f"Avoid {digest[8:14]}"]})
+        choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": 8}
+        data = json.dumps({"id": "c", "object": "chat.completion", "choices": [choice], "usage": usage}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextmanager
+def chat_server(delay: float):
+    """A loopback chat endpoint (every simulated node reaches the driver's loopback); yields its URL."""
+    ChatHandler.delay, ChatHandler.seen = delay, Counter()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
+    finally:
+        server.shutdown()

@@ -18,7 +18,17 @@ import dataclasses
 
 import numpy as np
 import pytest
-from _workloads import TIGER, load_weights, movielens_like, per_node, tiny_world
+from _workloads import (
+    TIGER,
+    chat_server,
+    committed_checkpoints,
+    kill_when,
+    load_weights,
+    movielens_like,
+    per_node,
+    review_data,
+    tiny_world,
+)
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 B = 16  # per-worker batch; the single worker takes 2B
@@ -76,7 +86,11 @@ def test_tiger_ddp_over_two_nodes_follows_one_worker_with_twice_the_batch(multin
     assert one["history"][-1]["train_loss"] < one["history"][0]["train_loss"]  # it did learn
 
 
-def test_alignment_ddp_over_two_nodes_follows_one_worker_with_twice_the_batch(multinode, tmp_path):
+def test_alignment_ddp_loses_a_node_resumes_on_the_other_and_still_follows_one_worker(multinode, tmp_path):
+    """RecPO (a mean over examples; SFT's loss is a mean over tokens, which DDP weights per rank)
+    on 2 workers over two nodes; node_b is killed as soon as Train has committed a checkpoint, the
+    run restarts both workers on node_a from its last checkpoint and ends where the single
+    worker with twice the batch does."""
     pytest.importorskip("peft")
     from steerrec.alignment.data import AlignmentDataConfig
     from steerrec.alignment.losses import LossConfig
@@ -96,22 +110,83 @@ def test_alignment_ddp_over_two_nodes_follows_one_worker_with_twice_the_batch(mu
         out=str(tmp_path / "sft"),
     )
     train_sft(base)
-    # RecPO's loss is a mean over examples (SFT's is a mean over tokens, which DDP weights per rank)
-    recpo = dataclasses.replace(base, sft_run=str(tmp_path / "sft"), loss=LossConfig(name="recpo"), epochs=2)
-    one = dataclasses.replace(recpo, out=str(tmp_path / "one"), max_train=4 * 8)  # 4 steps of 8
+    recpo = dataclasses.replace(
+        base, sft_run=str(tmp_path / "sft"), loss=LossConfig(name="recpo"), epochs=4, max_train=4 * 8
+    )
+    one = dataclasses.replace(recpo, out=str(tmp_path / "one"))  # 4 steps of 8 an epoch
     align(one)
     two = dataclasses.replace(
-        recpo, out=str(tmp_path / "two"), max_train=4 * 8, batch_size=4, num_workers=2, placement_strategy="SPREAD"
+        recpo, out=str(tmp_path / "two"), batch_size=4, num_workers=2, placement_strategy="SPREAD"
     )
     _, before = per_node(multinode, "actor", "RayTrainWorker")
-    result = fit_align(two, str(tmp_path / "ray"), name="recpo-ddp")
-    workers, _ = per_node(multinode, "actor", "RayTrainWorker", before)
-    assert result.error is None and workers == {"node_a": 1, "node_b": 1}, workers
+    kill = kill_when(multinode, "node_b", lambda: committed_checkpoints(tmp_path / "ray" / "recpo-ddp") > 0)
+    try:
+        result = fit_align(two, str(tmp_path / "ray"), name="recpo-ddp")
+        kill["thread"].join()
+        workers, _ = per_node(multinode, "actor", "RayTrainWorker", before)
+    finally:
+        multinode.add("node_c", 2)  # a replacement, as the autoscaler would bring: later tests see two nodes
+    assert kill["killed_after_s"] is not None and result.error is None
+    # one worker on each node, then both on the surviving node
+    assert workers == {"node_a": 3, "node_b": 1}, workers
+    assert result.metrics["start_epoch"] >= 2, "the restarted workers trained from scratch, not from a checkpoint"
     h1, h2 = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
-    assert [r["steps"] for r in h1] == [r["steps"] for r in h2] == [4, 4]
+    assert [r["epoch"] for r in h2] == [1, 2, 3, 4] and h2[-1]["start_epoch"] == result.metrics["start_epoch"]
+    assert [r["steps"] for r in h1] == [r["steps"] for r in h2] == [4, 4, 4, 4]
     _close_runs(
         {"history": h1},
         {"history": h2},
         tmp_path / "one" / "adapter_model.safetensors",
         tmp_path / "two" / "adapter_model.safetensors",
     )
+
+
+def _preferences(out) -> list[dict]:
+    from steerrec.preferences.approximate import read_preferences
+
+    rows = read_preferences(str(out)).to_pylist()
+    return sorted(
+        ({k: r[k] for k in ("user_id", "t", "preferences")} for r in rows), key=lambda r: (r["user_id"], r["t"])
+    )
+
+
+def test_preference_job_fans_out_then_loses_a_node_and_writes_every_key_once(multinode, tmp_path):
+    """The real job (steerrec.preferences.approximate) with the http engine against a loopback
+    endpoint whose reply depends on the prompt alone: on both nodes, with one node killed once
+    the first shards are written, then on one node; the same rows every time."""
+    from steerrec.llm.base import EngineConfig, HttpSection
+    from steerrec.preferences.approximate import ApproximationConfig, approximate
+    from steerrec.preferences.generate import GenerationConfig
+
+    data = review_data(tmp_path / "data", n_users=12, n_items=9)
+    keys = 12 * 8
+    with chat_server(delay=0.1) as url:
+        engine = EngineConfig(engine="http", model="fake", http=HttpSection(url=url, concurrency=2, batch_size=4))
+        cfg = lambda out: ApproximationConfig(
+            data=data, out=str(tmp_path / out), engine=engine, generation=GenerationConfig(shard_rows=8)
+        )
+        _, seen = per_node(multinode, "task")
+        both = approximate(cfg("both"))
+        fanned, seen = per_node(multinode, "task", "Map", seen)
+        first, second = sorted(multinode.nodes)
+        assert fanned[first] > 0 and fanned[second] > 0 and "head" not in fanned, fanned  # Ray Data's map tasks
+
+        shards, at_kill = tmp_path / "lost" / "shards", []
+        kill = kill_when(
+            multinode, second, lambda: at_kill.append(len(list(shards.glob("part-*")))) or at_kill[-1] >= 2
+        )
+        try:
+            lost = approximate(cfg("lost"))
+            kill["thread"].join()
+            during, seen = per_node(multinode, "task", "Map", seen)
+            one = approximate(cfg("one"))
+            alone, seen = per_node(multinode, "task", "Map", seen)
+        finally:
+            multinode.add("node_d", 2)
+    assert kill["killed_after_s"] is not None and during[second] > 0, during  # it was working when it died
+    assert at_kill[-1] * 8 < keys, "the node was killed after the job had written every key"
+    assert set(alone) == {first}, alone  # the one-node run
+    rows = _preferences(tmp_path / "both")
+    assert len(rows) == keys and len({(r["user_id"], r["t"]) for r in rows}) == keys  # none lost, none twice
+    assert _preferences(tmp_path / "lost") == rows == _preferences(tmp_path / "one")
+    assert both["written"] == lost["written"] == one["written"] == keys and lost["failed"] == 0
