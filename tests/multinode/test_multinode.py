@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import pyarrow as pa
 import pytest
 from _workloads import (
     TIGER,
@@ -190,3 +191,21 @@ def test_preference_job_fans_out_then_loses_a_node_and_writes_every_key_once(mul
     assert len(rows) == keys and len({(r["user_id"], r["t"]) for r in rows}) == keys  # none lost, none twice
     assert _preferences(tmp_path / "lost") == rows == _preferences(tmp_path / "one")
     assert both["written"] == lost["written"] == one["written"] == keys and lost["failed"] == 0
+
+
+def test_embedding_stage_fans_out_over_both_nodes_with_the_same_vectors(multinode):
+    """embed_dataset's actor pool (one MiniLM per actor) puts an actor on each node; the vectors
+    equal embed_texts' in this process (batches differ, so up to padding reassociation)."""
+    import ray.data
+
+    from steerrec.embed import EmbedderConfig, arrow_to_vectors, embed_dataset, embed_texts
+
+    texts = [f"item {i}: a {('red', 'blue', 'green')[i % 3]} widget for {i % 7} people" for i in range(96)]
+    cfg = EmbedderConfig(model="minilm", concurrency=2, batch_size=8, num_threads=1)
+    _, seen = per_node(multinode, "task")
+    ds = ray.data.from_items([{"id": i, "text": t} for i, t in enumerate(texts)], override_num_blocks=12)
+    out = pa.concat_tables(ray.get(embed_dataset(ds, "text", cfg).to_arrow_refs())).sort_by("id")
+    fanned, _ = per_node(multinode, "task", "EmbedActor", seen)
+    assert set(fanned) == set(multinode.nodes) and min(fanned.values()) > 0, fanned
+    assert out.column("id").to_pylist() == list(range(96))
+    np.testing.assert_allclose(arrow_to_vectors(out.column("embedding")), embed_texts(texts, cfg), atol=1e-5)
