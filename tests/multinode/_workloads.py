@@ -78,6 +78,17 @@ def per_node(lc, kind: str, name: str = "", seen: set[str] = frozenset()) -> tup
     return Counter(lc.name_of(r.node_id) or "head" for r in new), set(ids) | set(seen)
 
 
+def settled_per_node(lc, kind: str, name: str, seen: set[str], at_least: int, timeout: float = 15.0):
+    """`per_node`, polled until it counts `at_least` (workers send their task events to the GCS
+    about once a second, so a node's last tasks can be missing just after a job ends)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        counts, ids = per_node(lc, kind, name, seen)
+        if sum(counts.values()) >= at_least or time.monotonic() > deadline:
+            return counts, ids
+        time.sleep(0.5)
+
+
 def kill_when(lc, node: str, ready, timeout: float = 300.0) -> dict:
     """Kill worker node `node` from a thread as soon as `ready()` is true; the returned dict
     gets "killed_after_s" (None when it never became ready) once its "thread" is joined."""
@@ -171,3 +182,61 @@ def chat_server(delay: float):
         yield f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
     finally:
         server.shutdown()
+
+
+class Load:
+    """`clients` threads POSTing `body` to `url` back to back until stopped (a bounded load:
+    at most `clients` requests in flight); each request is kept as (start, end, ok)."""
+
+    def __init__(self, url: str, body: dict, clients: int = 4, timeout: float = 10.0) -> None:
+        self.url, self.body, self.clients, self.timeout = url, body, clients, timeout
+        self.results: list[tuple[float, float, bool]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+
+    def _client(self) -> None:
+        import requests
+
+        with requests.Session() as session:
+            while not self._stop.is_set():
+                start = time.monotonic()
+                try:
+                    ok = session.post(self.url, json=self.body, timeout=self.timeout).status_code == 200
+                except requests.RequestException:
+                    ok = False
+                self.results.append((start, time.monotonic(), ok))
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def failover(self, killed_at: float) -> dict:
+        """Requests that failed, and seconds from the kill to the end of the last failed request
+        (0 when none failed), with the counts before and after."""
+        failed = [r for r in self.results if not r[2]]
+        recovered = max((end for _, end, _ in failed), default=killed_at)
+        return {
+            "requests": len(self.results),
+            "before_kill": sum(1 for s, _, _ in self.results if s < killed_at),
+            "failed": len(failed),
+            "failed_before_kill": sum(1 for s, _, _ in failed if s < killed_at),
+            "recovery_s": round(recovered - killed_at, 2),
+            "ok_after_recovery": sum(1 for s, _, ok in self.results if s > recovered and ok),
+            "failed_after_recovery": sum(1 for s, _, ok in self.results if s > recovered and not ok),
+        }
+
+
+def record(name: str, **figures) -> None:
+    """Append one line of measured figures to $STEERREC_FIGURES (JSON lines) when it is set."""
+    import os
+
+    path = os.environ.get("STEERREC_FIGURES")
+    if path:
+        with open(path, "a") as handle:
+            handle.write(json.dumps({"what": name, **figures}) + "\n")

@@ -15,19 +15,25 @@ in a few steps; a real mismatch (a batch dropped, gradients not averaged) moves 
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import numpy as np
 import pyarrow as pa
 import pytest
+import requests
 from _workloads import (
     TIGER,
+    ChatHandler,
+    Load,
     chat_server,
     committed_checkpoints,
     kill_when,
     load_weights,
     movielens_like,
     per_node,
+    record,
     review_data,
+    settled_per_node,
     tiny_world,
 )
 
@@ -70,6 +76,7 @@ def _close_runs(one: dict, two: dict, one_dir, two_dir, rtol=1e-5, atol=1e-5) ->
     assert wa.keys() == wb.keys()
     worst = max(float((wa[k] - wb[k]).abs().max()) for k in wa)
     assert worst < atol, f"largest weight difference {worst}"
+    return worst
 
 
 def test_tiger_ddp_over_two_nodes_follows_one_worker_with_twice_the_batch(multinode, world, tmp_path):
@@ -83,7 +90,10 @@ def test_tiger_ddp_over_two_nodes_follows_one_worker_with_twice_the_batch(multin
     workers, _ = per_node(multinode, "actor", "RayTrainWorker", before)
     assert workers == {"node_a": 1, "node_b": 1}, workers  # one DDP worker on each node
     assert [r["steps"] for r in two["history"]] == [r["steps"] for r in one["history"]] == [8, 8, 8]
-    _close_runs(one, two, tmp_path / "one" / "model.safetensors", tmp_path / "two" / "model.safetensors")
+    worst = _close_runs(one, two, tmp_path / "one" / "model.safetensors", tmp_path / "two" / "model.safetensors")
+    record(
+        "TIGER DDP 2 x 16 vs 1 x 32", largest_weight_difference=worst, losses=[r["train_loss"] for r in two["history"]]
+    )
     assert one["history"][-1]["train_loss"] < one["history"][0]["train_loss"]  # it did learn
 
 
@@ -134,11 +144,17 @@ def test_alignment_ddp_loses_a_node_resumes_on_the_other_and_still_follows_one_w
     h1, h2 = read_metrics(tmp_path / "one"), read_metrics(tmp_path / "two")
     assert [r["epoch"] for r in h2] == [1, 2, 3, 4] and h2[-1]["start_epoch"] == result.metrics["start_epoch"]
     assert [r["steps"] for r in h1] == [r["steps"] for r in h2] == [4, 4, 4, 4]
-    _close_runs(
+    worst = _close_runs(
         {"history": h1},
         {"history": h2},
         tmp_path / "one" / "adapter_model.safetensors",
         tmp_path / "two" / "adapter_model.safetensors",
+    )
+    record(
+        "RecPO DDP 2 x 4 vs 1 x 8, node lost after a checkpoint",
+        largest_weight_difference=worst,
+        resumed_from_epoch=result.metrics["start_epoch"] - 1,
+        killed_after_s=kill["killed_after_s"],
     )
 
 
@@ -167,7 +183,9 @@ def test_preference_job_fans_out_then_loses_a_node_and_writes_every_key_once(mul
             data=data, out=str(tmp_path / out), engine=engine, generation=GenerationConfig(shard_rows=8)
         )
         _, seen = per_node(multinode, "task")
+        started = time.monotonic()
         both = approximate(cfg("both"))
+        both_s = time.monotonic() - started
         fanned, seen = per_node(multinode, "task", "Map", seen)
         first, second = sorted(multinode.nodes)
         assert fanned[first] > 0 and fanned[second] > 0 and "head" not in fanned, fanned  # Ray Data's map tasks
@@ -180,10 +198,19 @@ def test_preference_job_fans_out_then_loses_a_node_and_writes_every_key_once(mul
             lost = approximate(cfg("lost"))
             kill["thread"].join()
             during, seen = per_node(multinode, "task", "Map", seen)
+            started = time.monotonic()
             one = approximate(cfg("one"))
+            one_s = time.monotonic() - started
             alone, seen = per_node(multinode, "task", "Map", seen)
         finally:
             multinode.add("node_d", 2)
+    record(
+        "preference job, 96 keys, endpoint 0.1 s per request",
+        tasks_per_node={"two nodes": fanned, "node lost": during, "one node": alone},
+        keys_per_s={"two nodes": round(keys / both_s, 2), "one node": round(keys / one_s, 2)},
+        killed_after_s=kill["killed_after_s"],
+        requests_sent=sum(ChatHandler.seen.values()),
+    )
     assert kill["killed_after_s"] is not None and during[second] > 0, during  # it was working when it died
     assert at_kill[-1] * 8 < keys, "the node was killed after the job had written every key"
     assert set(alone) == {first}, alone  # the one-node run
@@ -205,7 +232,42 @@ def test_embedding_stage_fans_out_over_both_nodes_with_the_same_vectors(multinod
     _, seen = per_node(multinode, "task")
     ds = ray.data.from_items([{"id": i, "text": t} for i, t in enumerate(texts)], override_num_blocks=12)
     out = pa.concat_tables(ray.get(embed_dataset(ds, "text", cfg).to_arrow_refs())).sort_by("id")
-    fanned, _ = per_node(multinode, "task", "EmbedActor", seen)
+    fanned, _ = settled_per_node(multinode, "task", "(EmbedActor)).submit", seen, at_least=12)  # a task per block
+    record("embedding, 96 texts, 2 MiniLM actors", tasks_per_node=fanned)
     assert set(fanned) == set(multinode.nodes) and min(fanned.values()) > 0, fanned
     assert out.column("id").to_pylist() == list(range(96))
     np.testing.assert_allclose(arrow_to_vectors(out.column("embedding")), embed_texts(texts, cfg), atol=1e-5)
+
+
+def test_serve_two_replicas_on_two_nodes_lose_one_under_load(multinode, tmp_path):
+    """Two replicas, one per node, behind the head's proxy; 4 loopback clients post back to
+    back while one replica's node is killed. Requests may fail while the proxy's router still
+    sends to the dead replica; once it knows, every request succeeds on the other replica."""
+    from ray import serve
+    from steerrec.local_cluster import free_port
+    from steerrec.serving import app
+    from steerrec.serving.tiny_run import build_run
+
+    port = free_port()
+    # HeadOnly: one proxy, on the head (every node's proxy would want the same port on one machine)
+    serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
+    try:
+        deployment = app.SteerrecApp.options(num_replicas=2, max_replicas_per_node=1, ray_actor_options={"num_cpus": 1})
+        serve.run(deployment.bind(run_dir=str(build_run(tmp_path / "run"))), name="steerrec", route_prefix="/")
+        replicas, _ = per_node(multinode, "actor", "ServeReplica")
+        assert set(replicas) == set(multinode.nodes), replicas  # one replica on each worker node
+        victim = sorted(multinode.nodes)[-1]
+        body = {"history": ["i0001", "i0002"], "preferences": ["Avoid bulky headsets"], "k": 5}
+        with Load(f"http://127.0.0.1:{port}/v1/recommend", body, clients=4) as load:
+            time.sleep(3)
+            killed_at = time.monotonic()
+            multinode.kill(victim)
+            time.sleep(12)
+        figures = load.failover(killed_at)
+        record("serve failover, 4 clients, 2 replicas -> 1", **figures)
+        assert figures["failed_before_kill"] == 0 and figures["before_kill"] > 10, figures
+        assert figures["recovery_s"] < 10 and figures["ok_after_recovery"] > 10, figures
+        status = [requests.post(load.url, json=body, timeout=10).status_code for _ in range(20)]
+        assert status == [200] * 20
+    finally:
+        serve.shutdown()
