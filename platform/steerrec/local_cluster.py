@@ -9,8 +9,8 @@ Built on `ray.cluster_utils.Cluster` (Ray's own multi-node test harness). Like c
 head, this head has no CPUs: it runs the GCS, the dashboard (the state API reads it) and the
 drivers' zero-CPU actors (Ray Train's controller, Serve's controller), so every task, actor
 and Train worker lands on a worker node. Each worker node carries a custom resource named
-after it ({"node_a": 1}) that pins work to it, and {"worker": CPUs}, the label cluster.yaml's
-worker types carry too. Every port the head opens is a free one, the GCS notices a lost node
+after it ({"node_a": 1}) that pins work to it, and {"worker": 1}, the label cluster.yaml's
+worker node types carry too. Every port the head opens is a free one, the GCS notices a lost node
 in about five seconds, and Ray's current-cluster file (which a bare `ray.init()` follows) is
 put back as it was, so other Ray sessions on the machine are left alone.
 """
@@ -103,7 +103,7 @@ class LocalCluster:
             raise ValueError(f"node {name!r} is already running")
         node = self.cluster.add_node(
             num_cpus=cpus,
-            resources={name: 1, WORKER_RESOURCE: cpus},
+            resources={name: 1, WORKER_RESOURCE: 1},
             object_store_memory=self.object_store_mb << 20,
         )
         self.nodes[name], self.names[node.node_id] = node, name
