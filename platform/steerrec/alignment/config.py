@@ -59,6 +59,12 @@ class AlignConfig:
             raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
         if self.fail_at_epoch and not self.fail_marker:
             raise ValueError("fail_at_epoch needs fail_marker (a file path that makes the failure happen once)")
+        from steerrec.train.sessions import PLACEMENT_STRATEGIES
+
+        if self.placement_strategy not in PLACEMENT_STRATEGIES:
+            raise ValueError(
+                f"placement_strategy must be one of {PLACEMENT_STRATEGIES}, got {self.placement_strategy!r}"
+            )
 
     def loop(self, stage: str):
         """The shared loop's settings for `stage` (sft | align): LoRA-only checkpoints, no early stop."""
