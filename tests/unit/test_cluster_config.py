@@ -18,3 +18,13 @@ def test_cluster_yaml_matches_ray_schema():
     gpu = raw["available_node_types"]["gpu_worker"]["node_config"]["InstanceType"]
     assert gpu.startswith("p5."), "GPU workers must hold 8 x 80 GB GPUs for the 70B preset"
     assert any("[gpu]" in cmd for cmd in raw["setup_commands"]), "setup must install steerrec[gpu]"
+
+
+def test_cluster_yaml_node_roles_match_the_simulated_cluster_tests_use():
+    """tests/multinode runs steerrec.local_cluster's shape: a head with no CPUs, labelled workers."""
+    from steerrec.local_cluster import WORKER_RESOURCE
+
+    types = yaml.safe_load((REPO / "cluster.yaml").read_text())["available_node_types"]
+    assert types["head"]["resources"] == {"CPU": 0}, "the head schedules; it runs no tasks"
+    for name in ("cpu_worker", "gpu_worker"):
+        assert types[name]["resources"].get(WORKER_RESOURCE) == 1, f"{name} must carry the {WORKER_RESOURCE!r} label"

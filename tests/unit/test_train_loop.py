@@ -10,6 +10,7 @@ import torch
 from steerrec.train.loop import (
     LocalSession,
     LoopConfig,
+    RayScaling,
     fit_local,
     load_optimizer,
     run_loop,
@@ -82,6 +83,8 @@ def test_config_checks_name_the_field():
         LoopConfig(fail_at_epoch=2)
     with pytest.raises(ValueError, match="loop.mode must be 'max' or 'min', got 'lower'"):
         LoopConfig(mode="lower")
+    with pytest.raises(ValueError, match="scaling.placement_strategy must be one of .*, got 'spread'"):
+        RayScaling(num_workers=2, placement_strategy="spread")
 
 
 def test_mode_min_keeps_the_lowest_epoch(tmp_path):

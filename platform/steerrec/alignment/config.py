@@ -41,6 +41,7 @@ class AlignConfig:
     cpus_per_worker: int = 1
     use_gpu: bool = False
     max_failures: int = 1  # Ray Train: worker failures to recover from (from the latest checkpoint)
+    placement_strategy: str = "PACK"  # Ray Train: SPREAD puts one worker per node (steerrec.train.sessions)
     keep_checkpoints: int = 2  # Ray Train: checkpoints kept in storage
     fail_at_epoch: int = 0  # tests only: worker 0 exits once at the start of this epoch (steerrec.train.loop)
     fail_marker: str = ""  # tests only: the file that makes that failure happen once
@@ -58,6 +59,12 @@ class AlignConfig:
             raise ValueError(f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
         if self.fail_at_epoch and not self.fail_marker:
             raise ValueError("fail_at_epoch needs fail_marker (a file path that makes the failure happen once)")
+        from steerrec.train.sessions import PLACEMENT_STRATEGIES
+
+        if self.placement_strategy not in PLACEMENT_STRATEGIES:
+            raise ValueError(
+                f"placement_strategy must be one of {PLACEMENT_STRATEGIES}, got {self.placement_strategy!r}"
+            )
 
     def loop(self, stage: str):
         """The shared loop's settings for `stage` (sft | align): LoRA-only checkpoints, no early stop."""
@@ -83,4 +90,6 @@ class AlignConfig:
     def scaling(self):
         from steerrec.train.loop import RayScaling
 
-        return RayScaling(self.num_workers, self.use_gpu, self.cpus_per_worker, self.max_failures)
+        return RayScaling(
+            self.num_workers, self.use_gpu, self.cpus_per_worker, self.max_failures, self.placement_strategy
+        )

@@ -96,7 +96,10 @@ def run_epoch(
         for key, value in metrics.items():
             sums[key] = sums.get(key, 0.0) + float(value)
     seconds = time.perf_counter() - started
-    row = {"train_loss": total / max(n_batches, 1), "steps": steps, "steps_per_s": steps / max(busy, 1e-9)}
+    # the mean batch loss over every rank's batches: with DDP, the loss of the global batch, the same on every rank
+    losses = all_reduce({"loss": total, "batches": float(n_batches)}, session.world_size)
+    mean_loss = losses["loss"] / max(losses["batches"], 1)
+    row = {"train_loss": mean_loss, "steps": steps, "steps_per_s": steps / max(busy, 1e-9)}
     row |= {k: v / max(n_batches, 1) for k, v in sums.items() if k != "examples"}
     if "examples" in sums:
         examples = all_reduce({"examples": sums["examples"]}, session.world_size)["examples"]

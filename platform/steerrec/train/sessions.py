@@ -93,16 +93,26 @@ class RaySession:
         return ray.train.torch.prepare_model(model)
 
 
+PLACEMENT_STRATEGIES = ("PACK", "SPREAD", "STRICT_PACK", "STRICT_SPREAD")
+
+
 @dataclass
 class RayScaling:
     num_workers: int = 1
     use_gpu: bool = False
     cpus_per_worker: int = 1
     max_failures: int = 1  # worker failures to recover from (from the latest checkpoint)
+    # PACK: workers fill one node first; SPREAD: one per node where it can (data parallel across
+    # machines, and a lost node takes one worker); STRICT_*: fail rather than place otherwise
+    placement_strategy: str = "PACK"
 
     def __post_init__(self) -> None:
         if self.num_workers < 1 or self.cpus_per_worker < 1 or self.max_failures < 0:
             raise ValueError(f"scaling: num_workers and cpus_per_worker must be >= 1, max_failures >= 0; got {self}")
+        if self.placement_strategy not in PLACEMENT_STRATEGIES:
+            raise ValueError(
+                f"scaling.placement_strategy must be one of {PLACEMENT_STRATEGIES}, got {self.placement_strategy!r}"
+            )
 
 
 def fit_ray(
@@ -123,7 +133,10 @@ def fit_ray(
         train_loop_config=config,
         torch_config=TorchConfig(backend="nccl" if scaling.use_gpu else "gloo"),
         scaling_config=ScalingConfig(
-            num_workers=scaling.num_workers, use_gpu=scaling.use_gpu, resources_per_worker=resources
+            num_workers=scaling.num_workers,
+            use_gpu=scaling.use_gpu,
+            resources_per_worker=resources,
+            placement_strategy=scaling.placement_strategy,
         ),
         run_config=RunConfig(
             storage_path=storage_path,
