@@ -45,8 +45,8 @@ class SteeringConfig:
     embedder: EmbedderConfig = field(default_factory=lambda: EmbedderConfig(model="minilm", max_seq_length=64))
     avoid_probability: float = 0.5  # p_avoid >= this reads a statement as avoid
     match: str = "otsu"  # threshold | otsu: how the items a statement names are found
-    avoid_similarity: float = 0.2  # cosine(topic, item text) >= this: the item is what it avoids (otsu: a floor)
-    like_similarity: float = 0.2  # ... and for a like statement
+    avoid_similarity: float = 0.15  # cosine(topic, item text) >= this: the item is what it avoids (otsu: a floor)
+    like_similarity: float = 0.15  # ... and for a like statement
     # otsu: split the named items once more when their two halves stand this many standard
     # deviations apart (a distinctive attribute: "neon running shoes"); inf: never
     refine_separation: float = 2.0
