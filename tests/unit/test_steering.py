@@ -150,3 +150,14 @@ def test_otsu_cut_splits_two_clusters_and_handles_ties():
     assert (values[:300] < cut).all() and (values[300:] > cut).all()
     assert otsu_cut(np.array([0.3, 0.3, 0.3])) == 0.3
     assert otsu_cut(np.array([0.1, 0.5])) == pytest.approx(0.3)
+
+
+def test_refine_narrows_only_a_clear_split():
+    from steerrec.steering.steer import _refine
+
+    rows = np.arange(10)
+    clear = np.array([0.40] * 7 + [0.70] * 3) + np.linspace(0, 0.01, 10)  # a distinctive few on top
+    assert _refine(rows, clear, 2.0).tolist() == [7, 8, 9]
+    spread = np.linspace(0.40, 0.60, 10)  # an even spread: no subgroup stands out
+    assert _refine(rows, spread, 2.0).tolist() == rows.tolist()
+    assert _refine(rows, clear, math.inf).tolist() == rows.tolist()
