@@ -259,6 +259,8 @@ def test_serve_two_replicas_on_two_nodes_lose_one_under_load(multinode, tmp_path
         assert set(replicas) == set(multinode.nodes), replicas  # one replica on each worker node
         victim = sorted(multinode.nodes)[-1]
         body = {"history": ["i0001", "i0002"], "preferences": ["Avoid bulky headsets"], "k": 5}
+        for _ in range(8):  # warm both replicas (first inference, the statement's first reading): failover is measured
+            requests.post(f"http://127.0.0.1:{port}/v1/recommend", json=body, timeout=60)
         with Load(f"http://127.0.0.1:{port}/v1/recommend", body, clients=4) as load:
             time.sleep(3)
             killed_at = time.monotonic()
