@@ -51,7 +51,7 @@ class SteeringConfig:
     # deviations apart (a distinctive attribute: "neon running shoes"); inf: never
     refine_separation: float = 2.0
     avoid_weight: float = math.inf  # subtracted from an avoided item's score; inf leaves it out
-    like_weight: float = 4.0  # added to a liked item's log-prob (TIGER needs ~4 to follow a like; Mender-Tok reads likes itself)
+    like_weight: float = 4.0  # added to a liked item's log-prob (TIGER follows a like at ~4; Mender-Tok reads likes)
     project_polarity: bool = True  # remove the polarity direction from a statement before matching items
     cache_size: int = 4096  # statements whose readings are kept
     cache_dir: str = "~/.cache/steerrec/steering"  # the fitted polarity classifier
