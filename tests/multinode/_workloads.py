@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -43,23 +42,6 @@ def tiny_world(root: Path, n_train: int) -> Path:
     codes = [[i // 8, i % 8, 0] for i in range(len(items))]
     pq.write_table(pa.table({"item_id": items, "codes": codes}, schema=SEMANTIC_IDS), root / "semantic_ids.parquet")
     return root
-
-
-def movielens_like(root: Path, n_users: int = 8, n_items: int = 40, length: int = 10, seed: int = 0) -> str:
-    """interactions.parquet / items.parquet shaped like a prepared MovieLens folder."""
-    import pandas as pd
-
-    rng = np.random.default_rng(seed)
-    rows = [
-        (f"u{u:02d}", f"i{item}", 1000 + pos, float(rng.choice([1, 4, 5])))
-        for u in range(n_users)
-        for pos, item in enumerate(rng.choice(n_items, size=length, replace=False))
-    ]
-    root.mkdir(parents=True)
-    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"]).to_parquet(root / "interactions.parquet")
-    titles = [f"Movie {k} ({1950 + k})" for k in range(n_items)]
-    pd.DataFrame({"item_id": [f"i{k}" for k in range(n_items)], "title": titles}).to_parquet(root / "items.parquet")
-    return str(root)
 
 
 def per_node(lc, kind: str, name: str = "", seen: set[str] = frozenset()) -> tuple[Counter, set[str]]:

@@ -30,13 +30,13 @@ from _workloads import (
     committed_checkpoints,
     kill_when,
     load_weights,
-    movielens_like,
     per_node,
     record,
     review_data,
     settled_per_node,
     tiny_world,
 )
+from tests.tiny_data import movielens_like
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 B = 16  # per-worker batch; the single worker takes 2B
@@ -110,7 +110,7 @@ def test_alignment_ddp_loses_a_node_resumes_on_the_other_and_still_follows_one_w
     from steerrec.alignment.train import AlignConfig, align, fit_align, read_metrics, train_sft
 
     base = AlignConfig(
-        data=movielens_like(tmp_path / "data"),
+        data=movielens_like(tmp_path / "data", n_users=8, n_items=40, length=10),
         model=ModelConfig(hidden_size=32, intermediate_size=64, vocab_size=400),
         examples=AlignmentDataConfig(n_candidates=8, n_future=4),
         lr=1e-3,

@@ -7,11 +7,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 pytest.importorskip("peft")
+
+from tests.tiny_data import movielens_like
 
 from steerrec.alignment.data import AlignmentDataConfig
 from steerrec.alignment.losses import LossConfig
@@ -21,21 +21,6 @@ from steerrec.run_folder import read_run_info
 
 pytestmark = pytest.mark.ray
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _movielens_like(root: Path, n_users=10, n_items=60, length=12, seed=0) -> str:
-    """interactions.parquet / items.parquet shaped like a prepared MovieLens folder."""
-    rng = np.random.default_rng(seed)
-    rows = [
-        (f"u{u:02d}", f"i{item}", 1000 + pos, float(rng.choice([1, 4, 5])))
-        for u in range(n_users)
-        for pos, item in enumerate(rng.choice(n_items, size=length, replace=False))
-    ]
-    root.mkdir(parents=True)
-    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp", "rating"]).to_parquet(root / "interactions.parquet")
-    titles = [f"Movie {k} ({1950 + k})" for k in range(n_items)]
-    pd.DataFrame({"item_id": [f"i{k}" for k in range(n_items)], "title": titles}).to_parquet(root / "items.parquet")
-    return str(root)
 
 
 def _cfg(tmp: Path, **kw) -> AlignConfig:
@@ -56,7 +41,7 @@ def _cfg(tmp: Path, **kw) -> AlignConfig:
 @pytest.fixture(scope="module")
 def workdir(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("align")
-    _movielens_like(tmp / "data")
+    movielens_like(tmp / "data", length=12)
     return tmp
 
 

@@ -7,13 +7,14 @@ import importlib.util
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from steerrec.local_cluster import free_port
 
 # test modules here that write `from conftest import ...` get this module: re-export the root's
 _spec = importlib.util.spec_from_file_location(
@@ -26,15 +27,6 @@ REPO, SHARED_DATASETS, dataset_dir = _root.REPO, _root.SHARED_DATASETS, _root.da
 BIN = Path(sys.executable).parent
 
 
-def _free_port(avoid=range(10002, 20000)) -> int:
-    while True:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port not in avoid:
-            return port
-
-
 @pytest.fixture(scope="session")
 def ray_head(tmp_path_factory):
     """(dashboard address, env) of a head started for this test session."""
@@ -42,7 +34,7 @@ def ray_head(tmp_path_factory):
     # `ray.init` session holds the default agent ports 52365 and 8080) would otherwise keep this
     # head's job agent from starting, and `ray job submit` answers "No available agent"
     ports = {
-        name: _free_port()
+        name: free_port()
         for name in (
             "port",
             "dashboard-port",
