@@ -192,12 +192,14 @@ def compute_ids(model: Any, tokenizer: Any, data: IB.IDGenRecData, cfg: IDGenRec
     return assign_unique_ids(len(data.item_ids), generate, ids_cfg, fallback, key, data.empty_text)
 
 
-def _save_ids(path: Path, ids, report: IdReport, tokenizer: Any, data: IB.IDGenRecData) -> None:
+def save_ids(path: Path, ids, report: IdReport, tokenizer: Any, data: IB.IDGenRecData) -> None:
+    """ids_<round>.json: the report and, per item, its ID's token ids and text."""
     rows = [{"item_id": i, "tokens": list(t), "text": tokenizer.decode(list(t))} for i, t in zip(data.item_ids, ids)]
     path.write_text(json.dumps({"report": report.summary(), "ids": rows}))
 
 
-def _load_ids(path: Path) -> tuple[list[tuple[int, ...]], dict[str, Any]]:
+def load_ids(path: Path) -> tuple[list[tuple[int, ...]], dict[str, Any]]:
+    """(IDs in item order, report summary) from a file `save_ids` wrote."""
     saved = json.loads(path.read_text())
     return [tuple(r["tokens"]) for r in saved["ids"]], saved["report"]
 
@@ -242,7 +244,7 @@ def train_idgenrec(
     def ids_of_round(r: int):
         path = out / f"ids_{r}.json"
         if path.is_file():
-            ids, found = _load_ids(path)
+            ids, found = load_ids(path)
         else:
             model = IDGenRec(cfg.model)
             if weights is not None:
@@ -250,7 +252,7 @@ def train_idgenrec(
 
                 load_model(model, str(weights))
             ids, id_report = compute_ids(model, tokenizer, data, cfg)
-            _save_ids(path, ids, id_report, tokenizer, data)
+            save_ids(path, ids, id_report, tokenizer, data)
             found = id_report.summary()
         summary["ids"][r] = found
         summary["examples"][r] = [tokenizer.decode(list(t)) for t in ids[:10]]

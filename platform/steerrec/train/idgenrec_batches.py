@@ -1,7 +1,7 @@
 """IDGenRec's batches: prompts with the current textual IDs, soft-ID slots, generator targets.
 
-    data = IDGenRecData(item_ids, texts, titles, train=(histories, targets), valid=(...))
-    batch = rec_batch(data, tokenizer_state, ids, rows, templates, max_prompt_tokens, soft=True)
+    data = IDGenRecData(item_ids, texts, titles, Split(histories, targets), Split(...))
+    batch = rec_batch(tokenizer, data.train, ids, rows, templates_for(len(rows), seed), max_prompt_tokens)
 
 Examples are item rows (catalog order): a history list and a target row. IDs are token
 tuples in item order (steerrec.ids.textual); the target is the next item's ID + </s>.

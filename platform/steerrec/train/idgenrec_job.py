@@ -86,7 +86,7 @@ def write_run_folder(cfg: IDGenRecJobConfig, data: IDGenRecData, summary: dict[s
     from steerrec.data import schema
     from steerrec.models.idgenrec import IDGenRec
     from steerrec.models.idgenrec_text import load_tokenizer
-    from steerrec.train.idgenrec import _load_ids
+    from steerrec.train.idgenrec import load_ids
 
     out, phases = Path(cfg.out), Path(cfg.out) / "phases"
     tokenizer = load_tokenizer(str(phases / "tokenizer.json"))
@@ -94,7 +94,7 @@ def write_run_folder(cfg: IDGenRecJobConfig, data: IDGenRecData, summary: dict[s
     load_model(model, str(weights))
     model.save(out)
     shutil.copy(phases / "tokenizer.json", out / "tokenizer.json")
-    ids, _ = _load_ids(phases / f"ids_{cfg.train.rounds}.json")
+    ids, _ = load_ids(phases / f"ids_{cfg.train.rounds}.json")
     item_ids = pa.array(data.item_ids, pa.string())
     table = pa.table(
         {
