@@ -49,8 +49,41 @@ def test_first_free_candidate_then_higher_penalty_then_longer_window_then_fallba
     assert summary["longer_id_share"] == pytest.approx(2 / 5)  # item 3 and the fallback
     assert summary["fallback_items"] == 1 and summary["empty_text_items"] == 2 and summary["unique"] == 1.0
     assert gen.calls[0] == ((0, 1, 2, 3, 4), 0.1, 1, 10)  # the first attempt in one batch
-    assert all(len(items) == 1 for items, *_ in gen.calls[1:])  # the rest item by item
+    # item 1's second attempt, with the items whose first candidates are all taken already
+    assert gen.calls[1] == ((1, 2, 3, 4), 0.2, 1, 10)
     assert len(set(ids)) == 5
+    assert (ids, report.attempts) == _one_by_one(5, _Scripted(), lambda i: (900 + i,))
+
+
+def _one_by_one(n, generate, fallback):
+    """Algorithm 1 as the paper writes it: item by item, attempt by attempt, no batching."""
+    taken, ids, found_at = set(), [], []
+    for item in range(n):
+        for attempt, setting in enumerate(DiverseIdConfig().attempts(), start=1):
+            free = [c for c in generate([item], *setting)[0] if c not in taken]
+            if free:
+                ids.append(free[0])
+                found_at.append(attempt)
+                break
+        else:
+            ids.append(fallback(item))
+            found_at.append(0)
+        taken.add(ids[-1])
+    return ids, found_at
+
+
+def test_batched_attempts_give_algorithm_1s_ids_on_a_crowded_catalog():
+    # 40 items, 17 short and 11 long names: first tries, later tries, long IDs and fallbacks
+    def generate(items, penalty, min_len, max_len):
+        step, names = round(penalty * 10), 17 if min_len == 1 else 11
+        return [[((i * i + step * g * 3) % names + 100 * min_len,) for g in range(2)] for i in items]
+
+    calls = []
+    counted = lambda items, *setting: calls.append(len(items)) or generate(items, *setting)
+    ids, report = assign_unique_ids(40, counted, DiverseIdConfig(batch_size=16), lambda i: (1000 + i,))
+    assert (ids, report.attempts) == _one_by_one(40, generate, lambda i: (1000 + i,))
+    assert {1, 2, 3, 11, 0} <= set(report.attempts)
+    assert len(calls) < sum(max(a, 1) if a else 20 for a in report.attempts)  # fewer calls than items x attempts
 
 
 def test_key_decides_what_counts_as_taken():

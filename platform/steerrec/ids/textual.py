@@ -4,9 +4,11 @@ An ID generator proposes k candidate IDs for an item under a diversity penalty a
 window (`generate`); the first candidate not yet taken becomes the item's ID. When all k
 are taken, the penalty rises by 0.1 up to 1.0, then the window widens from [1, 10) to
 [10, 20) tokens with the penalty back at 0.1 (Sec. 3.2). Items are processed one by one in
-catalog order, so every ID is checked against all earlier ones; the first attempt of a
-block of items is generated in one batch (a candidate depends on the item, the penalty
-and the window only, not on the IDs taken), later attempts item by item.
+catalog order, so every ID is checked against all earlier ones. Candidates depend on the
+item, the penalty and the window only, not on the IDs taken, so they are generated in
+batches without changing the result: the first attempt for a block of items at once, a
+later attempt for an item together with the block's later items that are sure to need it
+(every candidate of their previous attempt is taken already).
 
 If every attempt fails, the item's `fallback` ID is used (IDGenRec has no such step: its
 loop would not end); the report counts those items, and items whose text was empty.
@@ -116,15 +118,20 @@ def assign_unique_ids(
     taken: set[Any] = set()
     ids: list[TokenId] = []
     report = IdReport(n_items, [], [], [], empty_text)
+    free = lambda candidates: next((c for c in candidates if c and key(tuple(c)) not in taken), None)
     for start in range(0, n_items, cfg.batch_size):
         block = list(range(start, min(start + cfg.batch_size, n_items)))
-        first = generate(block, *attempts[0])
-        for item, candidates in zip(block, first):
+        tried = {item: [c] for item, c in zip(block, generate(block, *attempts[0]))}  # item -> attempts' candidates
+        for pos, item in enumerate(block):
             found, attempt = None, 0
             for attempt, setting in enumerate(attempts, start=1):
-                if attempt > 1:
-                    candidates = generate([item], *setting)[0]
-                found = next((c for c in candidates if c and key(tuple(c)) not in taken), None)
+                if len(tried[item]) < attempt:
+                    # this attempt for the item and for the later items of the block that are sure
+                    # to need it too: every candidate of their previous attempt is taken already
+                    sure = [j for j in block[pos + 1 :] if len(tried[j]) == attempt - 1 and free(tried[j][-1]) is None]
+                    for j, c in zip([item, *sure], generate([item, *sure], *setting)):
+                        tried[j].append(c)
+                found = free(tried[item][attempt - 1])
                 if found is not None:
                     break
             if found is None:
