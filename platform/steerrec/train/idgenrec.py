@@ -1,20 +1,23 @@
 """IDGenRec training on the one loop: generator pre-training, then alternate rounds (Sec. 2.5).
 
-    summary = train_idgenrec(data, IDGenRecTrainConfig(), out="runs/idgenrec")
+    summary, best_weights = train_idgenrec(data, IDGenRecTrainConfig(), out="runs/idgenrec/phases")
 
 Phases, each one `fit_local` run of `IDGenRecTask` (steerrec.train.loop) in its own
 checkpoint folder under `out`, so a rerun resumes inside the phase it stopped in and skips
 finished ones:
 
 1. `pretrain`: no pre-trained tag-generation T5 ships offline (the paper starts from one,
-   Sec. 2.6), so the generator first learns item text -> the title's first tokens here.
+   Sec. 2.6), so the generator first learns item text -> the title's first tokens here;
+   then the first IDs (round 0) come from it by Algorithm 1.
 2. each round r: `id` (generator, recommender frozen, loss through soft IDs; 1 epoch at
    lr 1e-8 in the paper), IDs recomputed with Algorithm 1, then `rec` (recommender,
    generator frozen; 10 epochs at lr 1e-3), validated by trie-constrained beam search.
+   AdamW's step is about lr whatever the gradient's scale, so at lr 1e-8 the generator,
+   and so the IDs, barely move in a round.
 
 The IDs of each round are kept in `ids_<round>.json` (token ids and text); the summary
-holds every phase's loop summary and the ID reports. Ray Train runs of the phases
-(`fit_ray`) are the job's part (jobs/train_idgenrec.py, not yet written).
+holds every phase's loop summary and the ID reports. The phases do not run on Ray Train
+yet (`fit_ray` would need the weights and IDs passed through the object store).
 """
 
 from __future__ import annotations
@@ -52,7 +55,9 @@ class IDGenRecTrainConfig:
     rec_lr: float = 1e-3  # the paper's recommender learning rate
     beam_size: int = 20
     max_valid: int = 512  # validation examples; 0 = all
-    loop: LoopConfig = field(default_factory=lambda: LoopConfig(monitor="ndcg@10"))
+    # batch size, seed, threads, schedule...; each phase sets its own epochs, lr and monitor
+    # (rec: valid ndcg@10, higher; pretrain and id: valid loss, lower)
+    loop: LoopConfig = field(default_factory=LoopConfig)
 
     def __post_init__(self) -> None:
         for name in ("rounds", "id_epochs", "rec_epochs", "title_tokens"):
@@ -204,7 +209,7 @@ def load_ids(path: Path) -> tuple[list[tuple[int, ...]], dict[str, Any]]:
     return [tuple(r["tokens"]) for r in saved["ids"]], saved["report"]
 
 
-def _tokenizer(data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: Path) -> Any:
+def run_tokenizer(data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: Path) -> Any:
     """The run's tokenizer: read back from out/tokenizer.json, or trained on the catalog's
     texts, titles and id strings (the fallback IDs) and saved there."""
     from steerrec.models.idgenrec_text import build_tokenizer, load_tokenizer
@@ -229,7 +234,7 @@ def train_idgenrec(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = _tokenizer(data, cfg, out)
+    tokenizer = run_tokenizer(data, cfg, out)
     cfg = replace(cfg, model=replace(cfg.model, vocab_size=len(tokenizer)))
     summary: dict[str, Any] = {"phases": {}, "ids": {}, "examples": {}}
     weights: Path | None = None
