@@ -53,12 +53,14 @@ def _search(
     reorder: Reorder | None,
     device: torch.device | str | None,
     potential: torch.Tensor | None = None,
+    pad_token: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """Run `depth` steps; returns tokens [B, n, depth], scores [B, n], trie nodes [B, n].
 
     `potential` [B, n_nodes] (trie.node_potential, with a trie only) is added as
     potential(child) - potential(parent) per step, so a finished beam scores log-prob +
-    bias(item) - potential(root).
+    bias(item) - potential(root). A trie step onto `pad_token` scores 0 (the padding after a
+    variable-length ID's end, `PrefixTrie.from_sequences`).
 
     n = min(beam_size, the widest the search can get: the vocabulary's, or the trie's). Beams with score -inf are dead
     (no valid continuation); their node is -1. Nodes are None without a trie.
@@ -86,7 +88,10 @@ def _search(
             children, valid = trie.children(nodes.to(logp.device), level)
             C = children.shape[1]
             child_tokens = trie.node_token[children]
-            step_logp = logp.gather(1, child_tokens).masked_fill(~valid, float("-inf"))
+            step_logp = logp.gather(1, child_tokens)
+            if pad_token is not None:  # after an ID's end: a free step, the ID's score is final
+                step_logp = step_logp.masked_fill(child_tokens == pad_token, 0.0)
+            step_logp = step_logp.masked_fill(~valid, float("-inf"))
             if potential is not None:
                 step_logp = step_logp + _shaping(potential.to(logp.device), nodes.to(logp.device), children, n)
         cand = (scores.to(logp)[:, None] + step_logp).view(B, n * C)  # [B, n*C]
@@ -140,6 +145,7 @@ def constrained_beam_search(
     reorder: Reorder | None = None,
     device: torch.device | str | None = None,
     item_bias: torch.Tensor | None = None,
+    pad_token: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Beam search whose every step is masked by the trie, so every beam is an item.
 
@@ -153,6 +159,10 @@ def constrained_beam_search(
     a prefix is scored with the best bias reachable below it (`PrefixTrie.node_potential`),
     so no beam is spent on a prefix whose items are all banned, and the beam fills with
     allowed items (history exclusion and "avoid" preferences are both biases of -inf).
+
+    `pad_token`: for a trie of variable-length IDs (`PrefixTrie.from_sequences`), the pad
+    after an ID's end token; steps onto it add 0, so a short ID is not charged the model's
+    log-prob of padding and competes with longer ones on its own tokens' log-prob.
     """
     _check(batch_size, beam_size, top_k)
     potential = None
@@ -161,7 +171,7 @@ def constrained_beam_search(
             raise ValueError(f"item_bias has {item_bias.shape[0]} rows, batch_size is {batch_size}")
         potential = trie.to(item_bias.device).node_potential(item_bias.float())
     _, scores, nodes = _search(
-        step_fn, batch_size, trie.depth, beam_size, trie, start_tokens, state, reorder, device, potential
+        step_fn, batch_size, trie.depth, beam_size, trie, start_tokens, state, reorder, device, potential, pad_token
     )
     if potential is not None:  # back from log-prob + bias - potential(root) to log-prob + bias
         root = potential[:, :1].to(scores.device)

@@ -141,6 +141,31 @@ class PrefixTrie:
             vocab,
         )
 
+    @classmethod
+    def from_sequences(
+        cls, sequences: Sequence[Sequence[int]], vocab_size: int, end_token: int, pad_token: int
+    ) -> PrefixTrie:
+        """Trie of variable-length token IDs (textual IDs): row i = sequences[i] + end + pads.
+
+        Every ID gets `end_token` and is right-padded with `pad_token` to the longest ID + 1,
+        so the trie keeps one depth: an ID that is a prefix of another ("red lip" and "red
+        lip gloss") still ends at its own leaf, reached through its end token. After the end
+        the only child is the pad; `constrained_beam_search(..., pad_token=pad)` scores those
+        steps 0, so a beam's score stays its ID's log-prob (end token included).
+
+        Raises ValueError on an empty ID or one that holds the end or pad token.
+        """
+        if not sequences:
+            raise ValueError("sequences must name at least one ID, got none")
+        width = max(len(s) for s in sequences) + 1
+        rows = np.full((len(sequences), width), pad_token, dtype=np.int64)
+        for i, seq in enumerate(sequences):
+            seq = [int(t) for t in seq]
+            if not seq or end_token in seq or pad_token in seq:
+                raise ValueError(f"sequences[{i}] = {seq}: an ID must be non-empty, without end or pad tokens")
+            rows[i, : len(seq) + 1] = [*seq, end_token]
+        return cls.from_codes(rows, [0] * width, vocab_size)
+
     @property
     def n_items(self) -> int:
         return int(self.item_tokens.shape[0])

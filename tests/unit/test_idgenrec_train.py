@@ -1,0 +1,101 @@
+"""IDGenRec on the one loop: pre-training, an alternate round, frozen halves, resumption."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from safetensors.torch import load_file
+
+from steerrec.ids.textual import DiverseIdConfig
+from steerrec.models.idgenrec import IDGenRecConfig
+from steerrec.models.seq2seq import T5StackConfig
+from steerrec.train.idgenrec import IDGenRecTrainConfig, train_idgenrec
+from steerrec.train.idgenrec_batches import IDGenRecData, Split
+from steerrec.train.loop import BEST, LoopConfig, latest_checkpoint
+
+NAMES = [
+    ("rose", "soap", "acme"), ("red", "lip gloss", "glow"), ("blue", "shampoo", "acme"), ("green", "tea", "leaf"),
+    ("rose", "lotion", "acme"), ("black", "mascara", "glow"), ("white", "cream", "leaf"), ("pink", "blush", "glow"),
+    ("gold", "serum", "acme"), ("mint", "toothpaste", "leaf"), ("amber", "perfume", "glow"), ("clay", "mask", "leaf"),
+]  # fmt: skip
+TINY = T5StackConfig(num_layers=1, d_model=32, d_ff=64, num_heads=2, d_kv=16, dropout=0.0)
+
+
+def _data() -> IDGenRecData:
+    texts = [f"Title: {a} {b} | Brand: {c}" for a, b, c in NAMES]
+    texts[11] = ""  # bad input: an item without text still gets an ID (from its id string)
+    rng = np.random.default_rng(0)
+    seqs = [rng.choice(12, 3, replace=False).tolist() for _ in range(40)]
+    train = Split([s[:2] for s in seqs], [s[2] for s in seqs])
+    valid = Split([s[1:] for s in seqs[:8]], [s[0] for s in seqs[:8]])
+    return IDGenRecData([f"item{k}" for k in range(12)], texts, [f"{a} {b}" for a, b, _ in NAMES], train, valid)
+
+
+def _cfg() -> IDGenRecTrainConfig:
+    model = IDGenRecConfig(generator=TINY, recommender=TINY, max_text_tokens=32, max_prompt_tokens=96)
+    return IDGenRecTrainConfig(
+        model=model, ids=DiverseIdConfig(windows=[[1, 4], [4, 8]]), tokenizer_vocab=150, rounds=1,
+        pretrain_epochs=1, rec_epochs=2, id_lr=1e-3, loop=LoopConfig(batch_size=16, progress=False),
+    )  # fmt: skip
+
+
+def _best(folder) -> dict:
+    return load_file(str(latest_checkpoint(folder) / BEST))
+
+
+def _same(a: dict, b: dict, part: str) -> bool:
+    return all((a[k] == b[k]).all() for k in a if k.startswith(part))
+
+
+def _changed(a: dict, b: dict, part: str) -> bool:
+    return all(not (a[k] == b[k]).all() for k in a if k.startswith(part) and k.endswith("weight"))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("idgenrec")
+    summary, weights = train_idgenrec(_data(), _cfg(), out)
+    return out, summary, weights
+
+
+def test_ids_are_unique_and_reported(run):
+    out, summary, _ = run
+    for r in (0, 1):
+        saved = json.loads((out / f"ids_{r}.json").read_text())
+        texts = [row["text"] for row in saved["ids"]]
+        tokens = [tuple(row["tokens"]) for row in saved["ids"]]
+        assert len(set(texts)) == len(set(tokens)) == 12 and all(texts)
+        report = saved["report"]
+        assert report["unique"] == 1.0 and report["empty_text_items"] == 1 and report["n_items"] == 12
+        assert 0 <= report["second_try_share"] <= 1 and 0 <= report["longer_id_share"] <= 1
+        assert summary["ids"][r] == report and summary["examples"][r] == texts[:10]
+
+
+def test_each_phase_trains_its_half_and_freezes_the_other(run):
+    out, _, weights = run
+    pre, gen, rec = _best(out / "pretrain"), _best(out / "round1_id"), _best(out / "round1_rec")
+    assert _changed(pre, gen, "generator.") and _same(pre, gen, "recommender.")
+    assert _same(gen, rec, "generator.") and _changed(gen, rec, "recommender.")
+    assert weights == latest_checkpoint(out / "round1_rec") / BEST
+
+
+def test_the_recommender_phase_validates_by_constrained_decoding(run):
+    _, summary, _ = run
+    rows = summary["phases"]["round1_rec"]["history"]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(0 <= r["valid_ndcg@10"] <= r["valid_recall@10"] <= 1 for r in rows)
+    assert "valid_loss" in summary["phases"]["round1_id"]["history"][0]
+
+
+def test_a_rerun_resumes_every_finished_phase_without_training(run):
+    out, summary, _ = run
+    again, _ = train_idgenrec(_data(), _cfg(), out)
+    assert again["phases"]["round1_rec"]["start_epoch"] == 3  # past the last epoch: nothing left
+    assert again["ids"] == summary["ids"] and again["examples"] == summary["examples"]
+
+
+def test_config_checks_name_the_field():
+    with pytest.raises(ValueError, match="idgenrec.rounds"):
+        IDGenRecTrainConfig(rounds=0)
