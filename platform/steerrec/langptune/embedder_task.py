@@ -34,15 +34,17 @@ class EmbedderTask:
         pairs: dict[str, Sequence[Pair]],
         catalog: Catalog,
         init_weights: str | Path | None = None,
+        model: Any = None,
     ) -> None:
         if len(pairs.get("train", ())) < 2:
             raise ValueError("the embedder phase needs at least 2 training pairs (in-batch negatives)")
         for rows in pairs.values():
             catalog.rows([item for _, item in rows])  # every positive must be rankable
         self.cfg, self.pairs, self.catalog, self.init_weights = cfg, pairs, catalog, init_weights
+        self.model = model  # an embedder to train in place; None: a fresh one from cfg.embedder
 
     def build_model(self) -> Any:
-        model = load_trainable(self.cfg.embedder)
+        model = self.model if self.model is not None else load_trainable(self.cfg.embedder)
         if self.init_weights:
             from steerrec.train.loop import load_weights
 

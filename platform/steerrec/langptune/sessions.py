@@ -153,6 +153,11 @@ def profile_messages(session: Session, item_text: dict[str, str], cfg: SessionCo
     return [{"role": "system", "content": INSTRUCTION}, {"role": "user", "content": "\n\n".join(blocks)}]
 
 
+def history_text(session: Session, item_text: dict[str, str]) -> str:
+    """EMB-0/EMB-CL's query (no profile): the history items' texts, oldest first, one per line."""
+    return "\n".join(item_text.get(item, item) for item in session.history)
+
+
 def _cut_words(text: str, budget: int) -> str:
     words = (text or "").split()
     return " ".join(words) if len(words) <= budget else " ".join(words[:budget]) + " [...]"
