@@ -126,3 +126,22 @@ def test_emb_variants_rank_history_text(tmp_path):
     assert not (tmp_path / "emb0" / "iter_00").exists()  # nothing to train
     with pytest.raises(ValueError, match="variant must be one of"):
         _cfg(data, tmp_path / "x", variant="bert4rec")
+
+
+def test_sweep_trial_sets_the_length_and_reports_the_table(tmp_path):
+    from types import SimpleNamespace
+
+    from steerrec.config import to_dict
+    from steerrec.langptune.sweep import trial, trial_config
+
+    data = _folder(tmp_path / "data")
+    base = to_dict(_cfg(data, tmp_path / "unused", variant="emb_0"))
+    config = {"base": base, "runs": str(tmp_path / "runs"), "eval_sessions": 2, "policy.rollout.profile_length": 64}
+    cfg = trial_config(config, "t0")
+    assert cfg.policy.rollout.profile_length == 64 and cfg.out == str(tmp_path / "runs" / "t0")
+    reports: list[dict] = []
+    trial(config, reports.append, lambda: SimpleNamespace(get_trial_name=lambda: "t0"))
+    (row,) = reports
+    assert row["profile_length"] == 64 and row["test_sessions"] == 2.0
+    assert {"test_ndcg@20", "random_ndcg@20", "most_pop_ndcg@20"} <= set(row)
+    assert (tmp_path / "runs" / "t0" / "results.json").is_file()

@@ -9,7 +9,11 @@ One responsibility per module, no import cycles:
 - embedder.py: the trainable sentence embedder (steerrec.embed's models) and its vectors.
 - rollouts.py: two sampled profiles per session on the LLM engine interface, and their
   sequence log-probs under the policy, the sampling policy and the reference.
-- tasks.py: the policy (RLSO) and embedder (InfoNCE) phases as steerrec.train.loop Tasks.
+- config.py: each phase's settings; policy_task.py / embedder_task.py: the RLSO policy
+  phase and the InfoNCE embedder phase as steerrec.train.loop Tasks.
+- train.py: the K-outer-iteration alternation and the paper's variants, resumable per
+  outer iteration; evaluate.py: the test table and the Random / MostPop baselines;
+  runs.py: the run folder; sweep.py: one trial of tune/sweep_profile_length.py.
 
 The losses themselves (RLSO, InfoNCE) live with the other losses in
 steerrec.alignment.rl_losses and are registered in steerrec.alignment.losses.

@@ -175,8 +175,9 @@ def _embedder_phase(run: LangPTune, k: int, directory: Path) -> dict[str, Any]:
     else:
         started = time.perf_counter()
         pairs = {}
-        for split, limit in (("train", cfg.cl_sessions), ("valid", cfg.embedder_phase.max_valid)):
-            sessions = run.splits.get(split, [])[: limit or None]
+        limits = (("train", cfg.cl_sessions or None), ("valid", cfg.embedder_phase.max_valid))  # None: all
+        for split, limit in limits:
+            sessions = run.splits.get(split, [])[:limit]
             pairs[split] = [[q, s.target] for q, s in zip(run.queries(sessions, seed=1000 * k + 1), sessions)]
         logger.info("iteration %d: %d CL queries in %.1f s", k, len(pairs["train"]), time.perf_counter() - started)
         write_json(pairs_file, pairs)
