@@ -2,13 +2,12 @@
 sequence log-probs under the policy (LoRA on) and the reference (adapters off).
 
 Requests are the engine interface's rows (steerrec.llm.base: `messages` +
-`sampling_params`, `max_tokens` = the profile length, the knob of the paper's Table 3).
-Two routes run them:
-- in this process, on the policy being trained (`generate_in_process`): the local
-  engine's transformers backend around the in-memory model, so a rollout always sees the
-  current adapter;
-- on a Ray engine (`generate_with_engine`): any `EngineConfig` (local, vLLM, http) on a
-  model folder, e.g. the policy with its adapter merged and saved for the iteration.
+`sampling_params`, `max_tokens` = the profile length, the knob of the paper's Table 3),
+and `read_profiles` reads any engine's output rows. They run in this process on the
+policy being trained (`generate_in_process`): the local engine's transformers backend
+around the in-memory model, so a rollout always sees the current adapter. (Any
+`build_engine` processor takes the same rows on Ray Data, e.g. vLLM with the iteration's
+adapter; handing the adapter to a generator actor group is not built yet.)
 Engines report tokens, not why they stopped: a profile that used its whole budget
 counts as cut (`finished` False), which gets the reward's fixed `cut_reward`.
 Log-probs are of the profile text re-tokenised (+ EOS when it finished), the same ids
@@ -126,15 +125,6 @@ def generate_in_process(
         }
         for r, g in zip(rows, gens)
     ]
-
-
-def generate_with_engine(rows: Sequence[dict[str, Any]], engine: Any) -> list[dict]:
-    """`rows` through an engine processor on Ray Data (`build_engine(EngineConfig)`), in row order."""
-    import ray.data
-
-    indexed = [{**r, "row": i} for i, r in enumerate(rows)]
-    out = engine(ray.data.from_items(indexed)).to_pandas().to_dict("records")
-    return [{k: v for k, v in r.items() if k != "row"} for r in sorted(out, key=lambda r: int(r["row"]))]
 
 
 def ensure_chat_template(tokenizer: Any) -> None:
