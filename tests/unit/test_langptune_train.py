@@ -61,8 +61,8 @@ def _cfg(data, out, **extra) -> LangPTuneConfig:
             "minibatch": 2,
         },
         "embedder_phase": {"batch_size": 2, "max_batches": 1},
-        "policy_loop": {"epochs": 1, "lr": 0.05, "monitor": "", "trainable_only": True, "progress": False},
-        "embedder_loop": {"epochs": 1, "lr": 1e-4, "monitor": "", "progress": False},
+        "policy_loop": {"epochs": 1, "lr": 0.05},
+        "embedder_loop": {"epochs": 1, "lr": 1e-4},
     } | extra
     return from_dict(LangPTuneConfig, raw)
 
@@ -145,3 +145,11 @@ def test_sweep_trial_sets_the_length_and_reports_the_table(tmp_path):
     assert row["profile_length"] == 64 and row["test_sessions"] == 2.0
     assert {"test_ndcg@20", "random_ndcg@20", "most_pop_ndcg@20"} <= set(row)
     assert (tmp_path / "runs" / "t0" / "results.json").is_file()
+
+
+def test_overriding_one_loop_key_keeps_the_phase_defaults():
+    from steerrec.config import load
+
+    cfg = load(LangPTuneConfig, None, ["policy_loop.lr=0.1", "embedder_loop.epochs=2"], {"data": "d", "out": "o"})
+    assert cfg.policy_loop.lr == 0.1 and cfg.policy_loop.trainable_only and cfg.policy_loop.monitor == ""
+    assert cfg.embedder_loop.epochs == 2 and cfg.embedder_loop.monitor == "" and cfg.embedder_loop.lr == 1e-5

@@ -49,12 +49,30 @@ ADAPTER, EMBEDDER, DONE, PAIRS, TOKENIZER = (
 )
 
 
-def _policy_loop() -> LoopConfig:
-    return LoopConfig(epochs=4, lr=1e-4, weight_decay=1e-6, monitor="", trainable_only=True, progress=False)
+@dataclass
+class PolicyLoopConfig(LoopConfig):
+    """The loop of the policy phase: epochs = T iterations; LoRA-only checkpoints.
+
+    Its own class, not a default_factory: a config that overrides one key of a nested
+    section is built from the section class's defaults (steerrec.config.from_dict)."""
+
+    epochs: int = 4
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    monitor: str = ""  # the policy's validation (policy.max_valid) is reported, not monitored
+    trainable_only: bool = True
+    progress: bool = False
 
 
-def _embedder_loop() -> LoopConfig:
-    return LoopConfig(epochs=1, lr=1e-5, weight_decay=1e-6, monitor="", progress=False)
+@dataclass
+class EmbedderLoopConfig(LoopConfig):
+    """The loop of the embedder phase (batches per epoch: embedder_phase.max_batches, J)."""
+
+    epochs: int = 1
+    lr: float = 1e-5
+    weight_decay: float = 1e-6
+    monitor: str = ""
+    progress: bool = False
 
 
 @dataclass
@@ -68,8 +86,8 @@ class LangPTuneConfig:
     sessions: SessionConfig = field(default_factory=SessionConfig)
     policy: PolicyPhaseConfig = field(default_factory=PolicyPhaseConfig)
     embedder_phase: EmbedderPhaseConfig = field(default_factory=EmbedderPhaseConfig)
-    policy_loop: LoopConfig = field(default_factory=_policy_loop)  # epochs = T
-    embedder_loop: LoopConfig = field(default_factory=_embedder_loop)  # batches = embedder_phase.max_batches (J)
+    policy_loop: PolicyLoopConfig = field(default_factory=PolicyLoopConfig)
+    embedder_loop: EmbedderLoopConfig = field(default_factory=EmbedderLoopConfig)
     seed: int = 0
 
     def __post_init__(self) -> None:
