@@ -4,7 +4,7 @@
     summary = train_langptune(cfg)          # then evaluate_langptune(cfg, ...) for the test table
 
 K outer iterations: (1) with the embedder phase on, the current policy writes one profile
-per training session (at most `cl_sessions`; EMB-CL: the history text) and InfoNCE trains
+per training session (a fresh sample of `cl_sessions` each iteration; EMB-CL: the history text) and InfoNCE trains
 the embedder on (query, upcoming item) pairs; (2) with the policy phase on, RLSO trains the
 policy's LoRA for T iterations (`policy_loop.epochs`) against the new embedder. Both phases
 run through steerrec.train.loop (fit_local), each with its own checkpoints under
@@ -24,9 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from steerrec.langptune.config import EmbedderPhaseConfig, PolicyPhaseConfig
 from steerrec.langptune.embedder import Catalog, embed_frozen, load_trainable
 from steerrec.langptune.sessions import Session, SessionConfig, history_text, load_sessions, profile_messages
+from steerrec.run_folder import write_json
 from steerrec.train.loop import LoopConfig, fit_local, load_weights, save_weights
 
 logger = logging.getLogger(__name__)
@@ -175,8 +178,6 @@ def train_langptune(cfg: LangPTuneConfig) -> dict[str, Any]:
         if train_pol:
             row["policy"] = _policy_phase(run, k, directory)
         row["seconds"] = time.perf_counter() - started
-        from steerrec.run_folder import write_json
-
         write_json(directory / DONE, row)
         rows.append(row)
     return {"iterations": rows, "run": run}
@@ -184,7 +185,6 @@ def train_langptune(cfg: LangPTuneConfig) -> dict[str, Any]:
 
 def _embedder_phase(run: LangPTune, k: int, directory: Path) -> dict[str, Any]:
     from steerrec.langptune.embedder_task import EmbedderTask
-    from steerrec.run_folder import write_json
 
     cfg = run.cfg
     pairs_file = directory / PAIRS
@@ -193,9 +193,13 @@ def _embedder_phase(run: LangPTune, k: int, directory: Path) -> dict[str, Any]:
     else:
         started = time.perf_counter()
         pairs = {}
-        limits = (("train", cfg.cl_sessions or None), ("valid", cfg.embedder_phase.max_valid))  # None: all
-        for split, limit in limits:
-            sessions = run.splits.get(split, [])[:limit]
+        train = run.splits.get("train", [])  # a new sample of cl_sessions each outer iteration
+        order = np.random.default_rng([cfg.seed, k]).permutation(len(train))[: cfg.cl_sessions or None]
+        chosen = {
+            "train": [train[int(i)] for i in order],
+            "valid": run.splits.get("valid", [])[: cfg.embedder_phase.max_valid],
+        }
+        for split, sessions in chosen.items():
             pairs[split] = [[q, s.target] for q, s in zip(run.queries(sessions, seed=1000 * k + 1), sessions)]
         logger.info("iteration %d: %d CL queries in %.1f s", k, len(pairs["train"]), time.perf_counter() - started)
         write_json(pairs_file, pairs)
