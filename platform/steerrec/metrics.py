@@ -61,6 +61,26 @@ def hit_rate_at_k(ranked: Any, targets: Any, k: int) -> float:
     return recall_at_k(ranked, targets, k)
 
 
+def ndcg_rows(ranked: Any, targets: Any, k: int) -> np.ndarray:
+    """Per-row NDCG@k [N] (float64): 1 / log2(rank + 1) for a 1-based rank <= k, else 0.
+
+    >>> ndcg_rows(np.array([[9, 8, 5], [5, 1, 2]]), np.array([5, 7]), 3).tolist()
+    [0.5, 0.0]
+    """
+    pos = _first_hit(ranked, targets, k)
+    return np.where(pos >= 0, 1.0 / np.log2(np.maximum(pos, 0) + 2.0), 0.0)
+
+
+def mrr_rows(ranked: Any, targets: Any, k: int) -> np.ndarray:
+    """Per-row reciprocal rank within the top k [N] (float64), 0 when the target is absent.
+
+    >>> mrr_rows(np.array([[9, 5], [5, 9]]), np.array([5, 3]), 2).tolist()
+    [0.5, 0.0]
+    """
+    pos = _first_hit(ranked, targets, k)
+    return np.where(pos >= 0, 1.0 / (np.maximum(pos, 0) + 1.0), 0.0)
+
+
 def ndcg_at_k(ranked: Any, targets: Any, k: int) -> float:
     """NDCG@k with one relevant item: 1 / log2(rank + 1) for a 1-based rank <= k, else 0.
 
@@ -69,9 +89,7 @@ def ndcg_at_k(ranked: Any, targets: Any, k: int) -> float:
     >>> ndcg_at_k(np.array([[9, 8, 5]]), np.array([5]), 3)   # rank 3: 1 / log2(4) = 0.5
     0.5
     """
-    pos = _first_hit(ranked, targets, k)
-    gains = np.where(pos >= 0, 1.0 / np.log2(np.maximum(pos, 0) + 2.0), 0.0)
-    return float(np.mean(gains))
+    return float(np.mean(ndcg_rows(ranked, targets, k)))
 
 
 def mrr_at_k(ranked: Any, targets: Any, k: int) -> float:
@@ -80,8 +98,7 @@ def mrr_at_k(ranked: Any, targets: Any, k: int) -> float:
     >>> mrr_at_k(np.array([[9, 5], [5, 9]]), np.array([5, 5]), 2)   # (1/2 + 1/1) / 2
     0.75
     """
-    pos = _first_hit(ranked, targets, k)
-    return float(np.mean(np.where(pos >= 0, 1.0 / (np.maximum(pos, 0) + 1.0), 0.0)))
+    return float(np.mean(mrr_rows(ranked, targets, k)))
 
 
 def m_at_k(ranked_pos: Any, ranked_neg: Any, targets: Any, k: int) -> float:

@@ -235,7 +235,7 @@ def test_stable_for_large_reward_gaps():
 
 
 def test_registry():
-    assert set(LOSSES) == {"sft", "dpo", "sdpo", "simpo", "recpo"}
+    assert set(LOSSES) == {"sft", "dpo", "sdpo", "simpo", "recpo", "rlso", "infonce"}
     assert get_loss("recpo") is recpo_loss
-    with pytest.raises(KeyError, match="unknown loss 'ipo'; known: dpo, recpo, sdpo, sft, simpo"):
+    with pytest.raises(KeyError, match="unknown loss 'ipo'; known: dpo, infonce, recpo, rlso, sdpo, sft, simpo"):
         get_loss("ipo")

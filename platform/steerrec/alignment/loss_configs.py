@@ -1,6 +1,7 @@
-"""Each preference loss's settings, checked on construction (steerrec.alignment.losses registers them).
+"""Each loss's settings, checked on construction (steerrec.alignment.losses registers them).
 
-In an AlignConfig they sit under `loss.<name>`: `loss.name=recpo loss.recpo.lam=2`.
+In an AlignConfig the preference losses sit under `loss.<name>`: `loss.name=recpo
+loss.recpo.lam=2`; LangPTune's config holds `rlso` and `infonce`.
 """
 
 from __future__ import annotations
@@ -49,6 +50,26 @@ class RecPOConfig:
             raise ValueError(f"loss.recpo.lam must be >= 0, got {self.lam}")
         if self.margin not in MARGIN_FORMS:
             raise ValueError(f"loss.recpo.margin must be one of {MARGIN_FORMS}, got {self.margin!r}")
+
+
+@dataclass
+class RLSOConfig:
+    """LangPTune's RLSO (REBEL form); it sits under `rlso` in a LangPTune config."""
+
+    eta: float = 1.0  # the paper's eta (Appendix C: 1.0); scales the reward gap
+
+    def __post_init__(self) -> None:
+        _positive("rlso.eta", self.eta)
+
+
+@dataclass
+class InfoNCEConfig:
+    """The embedder's contrastive loss with in-batch negatives (LangPTune Eq. 7)."""
+
+    temperature: float = 0.1
+
+    def __post_init__(self) -> None:
+        _positive("infonce.temperature", self.temperature)
 
 
 def _positive(name: str, value: float) -> None:

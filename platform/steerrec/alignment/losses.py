@@ -27,31 +27,22 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from steerrec.alignment.loss_configs import MARGIN_FORMS, DPOConfig, RecPOConfig, SDPOConfig, SimPOConfig
+from steerrec.alignment.loss_configs import (
+    MARGIN_FORMS,
+    DPOConfig,
+    InfoNCEConfig,
+    RecPOConfig,
+    RLSOConfig,
+    SDPOConfig,
+    SimPOConfig,
+)
+from steerrec.alignment.loss_output import LossOutput
+from steerrec.alignment.rl_losses import infonce_loss, rlso_loss
 
 logger = logging.getLogger(__name__)
 
 UNRATED_RATING = 3.0  # rating given to sampled negatives the user never rated (RecPO)
 UNRATED_STEPS_AHEAD = 10  # and how far in the future they are taken to lie
-
-
-@dataclass
-class LossOutput:
-    loss: torch.Tensor  # [] batch mean, differentiable
-    per_example: torch.Tensor  # [B] detached
-    chosen_rewards: torch.Tensor | None = None  # [B] detached, beta * r(y_w)
-    rejected_rewards: torch.Tensor | None = None  # [B, K] detached, beta * r(y_k)
-
-    def metrics(self) -> dict[str, float]:
-        """Loss and reward statistics as floats, for reporting."""
-        out = {"loss": float(self.loss.detach())}
-        if self.chosen_rewards is not None and self.rejected_rewards is not None:
-            gap = self.chosen_rewards[:, None] - self.rejected_rewards  # [B, K]
-            out["rewards/chosen"] = float(self.chosen_rewards.mean())
-            out["rewards/rejected"] = float(self.rejected_rewards.mean())
-            out["rewards/margin"] = float(gap.mean())
-            out["rewards/accuracy"] = float((gap > 0).all(dim=1).float().mean())
-        return out
 
 
 def _vector(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -239,13 +230,16 @@ class LossSpec:
     `inputs` name [B, 1 + K] candidate tensors (column 0 the preferred item), passed as
     (column 0, columns 1:) pairs in order: "policy" (summed log-probs), "reference" (the
     reference policy's), "mean" (per-token mean log-probs), "scores" (RecPO preference
-    scores); the config section's fields follow as keywords. SFT reads token log-probs.
+    scores), "sampler" (RLSO: log-probs under the policy that sampled), "reward" (RLSO's
+    shaped rewards); the config section's fields follow as keywords. SFT reads token
+    log-probs and InfoNCE embeddings: both are called directly (`get_loss`).
     """
 
     fn: Callable[..., LossOutput]
     config: type | None = None
     inputs: tuple[str, ...] = ()
     max_negatives: int = 0  # 0: the data's n_negatives; DPO compares one rejected item
+    family: str = "preference"  # sft | preference (alignment's loss.name) | rl | contrastive (LangPTune)
 
     @property
     def needs_reference(self) -> bool:
@@ -258,13 +252,15 @@ class LossSpec:
 
 
 LOSSES: dict[str, LossSpec] = {
-    "sft": LossSpec(sft_loss),
+    "sft": LossSpec(sft_loss, family="sft"),
     "dpo": LossSpec(dpo_loss, DPOConfig, ("policy", "reference"), max_negatives=1),
     "sdpo": LossSpec(sdpo_loss, SDPOConfig, ("policy", "reference")),
     "simpo": LossSpec(simpo_loss, SimPOConfig, ("mean",)),
     "recpo": LossSpec(recpo_loss, RecPOConfig, ("policy", "reference", "scores")),
+    "rlso": LossSpec(rlso_loss, RLSOConfig, ("policy", "sampler", "reward"), family="rl"),  # column 1: p'
+    "infonce": LossSpec(infonce_loss, InfoNCEConfig, family="contrastive"),
 }
-PREFERENCE_LOSSES = tuple(name for name, spec in LOSSES.items() if spec.config is not None)
+PREFERENCE_LOSSES = tuple(name for name, spec in LOSSES.items() if spec.family == "preference")
 
 
 def loss_spec(name: str) -> LossSpec:

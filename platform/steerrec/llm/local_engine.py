@@ -102,6 +102,17 @@ class TransformersBackend:
         self.model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32).eval()
         self.json_retries = local.json_retries
 
+    @classmethod
+    def from_model(cls, model: Any, tokenizer: Any, json_retries: int = 0) -> TransformersBackend:
+        """A backend around a causal LM already in memory (LangPTune's policy while it
+        trains, its LoRA on); the tokenizer is switched to left padding."""
+        backend = cls.__new__(cls)
+        tokenizer.padding_side = "left"
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        backend.model, backend.tokenizer, backend.json_retries = model, tokenizer, json_retries
+        return backend
+
     def generate(self, messages: list[list[dict[str, str]]], samplings: list[Sampling]) -> list[Generation]:
         prompts = [self.tokenizer.apply_chat_template(m, tokenize=False, add_generation_prompt=True) for m in messages]
         out: list[Generation | None] = [None] * len(prompts)

@@ -1,0 +1,59 @@
+"""A LangPTune run folder, written through steerrec.run_folder:
+
+<out>/config.yaml          the LangPTuneConfig (steerrec.config.dump)
+<out>/run.json             RunInfo kind "langptune": variant, K, T, J, profile length, test metrics
+<out>/metrics.json         one row per finished outer iteration (each phase's last loop row)
+<out>/results.json         the test table: the variant, Random and MostPop (NDCG/MRR/Recall/Precision@k)
+<out>/queries.json         the ranked queries: greedy test profiles (or history texts)
+<out>/tokenizer/           a tiny policy's tokenizer
+<out>/iter_NN/             adapter.safetensors, embedder.safetensors, done.json, the phases' checkpoints
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from steerrec.config import dump
+from steerrec.langptune.evaluate import evaluate_run
+from steerrec.langptune.train import LangPTuneConfig, train_langptune
+from steerrec.run_folder import (
+    CONFIG_FILE,
+    METRICS_FILE,
+    RESULTS_FILE,
+    describe_input,
+    new_run_info,
+    write_json,
+    write_run_info,
+)
+
+logger = logging.getLogger(__name__)
+QUERIES_FILE = "queries.json"
+
+
+def train_and_evaluate(cfg: LangPTuneConfig, eval_sessions: int = 0, k: int = 20) -> dict[str, Any]:
+    """Train (resuming), evaluate on the test sessions, write the run folder; returns results.json's content."""
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dump(cfg, out / CONFIG_FILE)
+    summary = train_langptune(cfg)
+    write_json(out / METRICS_FILE, {"iterations": summary["iterations"]})
+    evaluated = evaluate_run(summary["run"], "test", eval_sessions, k)
+    results = {"variant": cfg.variant, "metrics": evaluated["metrics"], "baselines": evaluated["baselines"]}
+    write_json(out / RESULTS_FILE, results)
+    write_json(out / QUERIES_FILE, evaluated["queries"])
+    details = {
+        "variant": cfg.variant,
+        "outer_iterations": cfg.outer_iterations,
+        "policy_iterations": cfg.policy_loop.epochs,
+        "embedder_batches": cfg.embedder_phase.max_batches,
+        "profile_length": cfg.policy.rollout.profile_length,
+        "model": asdict(cfg.policy.model),
+        "embedder": cfg.embedder_phase.embedder.model,
+        "test": evaluated["metrics"],
+    }
+    write_run_info(out, new_run_info("langptune", cfg.seed, {"data": describe_input(cfg.data)}, **details))
+    logger.info("%s: %s", cfg.variant, evaluated["metrics"])
+    return results

@@ -1,0 +1,228 @@
+"""LangPTune's alternation (Algorithm 1) in one process, resumable per outer iteration.
+
+    cfg = load(LangPTuneConfig, None, ["data=/abs/world", "out=/abs/runs/lpt", "outer_iterations=2"])
+    summary = train_langptune(cfg)          # then evaluate_langptune(cfg, ...) for the test table
+
+K outer iterations: (1) with the embedder phase on, the current policy writes one profile
+per training session (a fresh sample of `cl_sessions` each iteration; EMB-CL: the history text) and InfoNCE trains
+the embedder on (query, upcoming item) pairs; (2) with the policy phase on, RLSO trains the
+policy's LoRA for T iterations (`policy_loop.epochs`) against the new embedder. Both phases
+run through steerrec.train.loop (fit_local), each with its own checkpoints under
+<out>/iter_NN/, so an interrupted phase resumes from its last epoch. A finished iteration
+leaves adapter.safetensors / embedder.safetensors and done.json; a rerun starts after the
+last iteration with done.json, from its weights, so nothing finished is lost.
+The variants of the paper's tables are which phases run and what the query is (VARIANTS).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from steerrec.langptune.config import EmbedderPhaseConfig, PolicyPhaseConfig
+from steerrec.langptune.embedder import Catalog, embed_frozen, load_trainable
+from steerrec.langptune.sessions import Session, SessionConfig, history_text, load_sessions, profile_messages
+from steerrec.run_folder import write_json
+from steerrec.train.loop import LoopConfig, fit_local, load_weights, save_weights
+
+logger = logging.getLogger(__name__)
+
+# variant -> (query, train the embedder, train the policy)
+VARIANTS = {
+    "langptune": ("profile", True, True),
+    "langptune_cl": ("profile", True, False),
+    "langptune_rlso": ("profile", False, True),
+    "langptune_0": ("profile", False, False),
+    "emb_cl": ("history", True, False),
+    "emb_0": ("history", False, False),
+}
+ADAPTER, EMBEDDER, DONE, PAIRS, TOKENIZER = (
+    "adapter.safetensors",
+    "embedder.safetensors",
+    "done.json",
+    "pairs.json",
+    "tokenizer",
+)
+
+
+@dataclass
+class PolicyLoopConfig(LoopConfig):
+    """The loop of the policy phase: epochs = T iterations; LoRA-only checkpoints.
+
+    Its own class, not a default_factory: a config that overrides one key of a nested
+    section is built from the section class's defaults (steerrec.config.from_dict)."""
+
+    epochs: int = 4
+    lr: float = 1e-4
+    weight_decay: float = 1e-6
+    monitor: str = ""  # the policy's validation (policy.max_valid) is reported, not monitored
+    trainable_only: bool = True
+    progress: bool = False
+
+
+@dataclass
+class EmbedderLoopConfig(LoopConfig):
+    """The loop of the embedder phase (batches per epoch: embedder_phase.max_batches, J)."""
+
+    epochs: int = 1
+    lr: float = 1e-5
+    weight_decay: float = 1e-6
+    monitor: str = ""
+    progress: bool = False
+
+
+@dataclass
+class LangPTuneConfig:
+    data: str = ""  # a dataset folder (jobs/prepare_data.py)
+    out: str = ""  # the run folder
+    variant: str = "langptune"  # a key of VARIANTS
+    outer_iterations: int = 1  # K
+    cl_sessions: int = 64  # training sessions profiled for each embedder phase; 0 = all
+    max_train_sessions: int = 0  # 0 = all
+    sessions: SessionConfig = field(default_factory=SessionConfig)
+    policy: PolicyPhaseConfig = field(default_factory=PolicyPhaseConfig)
+    embedder_phase: EmbedderPhaseConfig = field(default_factory=EmbedderPhaseConfig)
+    policy_loop: PolicyLoopConfig = field(default_factory=PolicyLoopConfig)
+    embedder_loop: EmbedderLoopConfig = field(default_factory=EmbedderLoopConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.data or not self.out:
+            raise ValueError(f"data and out are required, got data={self.data!r} out={self.out!r}")
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {self.variant!r}")
+        for name in ("outer_iterations", "cl_sessions", "max_train_sessions"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def query(self) -> str:
+        return VARIANTS[self.variant][0]
+
+
+class LangPTune:
+    """The models and data of one run, loaded once: sessions by split, the catalog, the
+    policy (with its tokenizer) when the variant writes profiles, and the embedder."""
+
+    def __init__(self, cfg: LangPTuneConfig) -> None:
+        self.cfg, self.out = cfg, Path(cfg.out)
+        sessions, items = load_sessions(cfg.data, cfg.sessions)
+        self.splits: dict[str, list[Session]] = {s: [x for x in sessions if x.split == s] for s in cfg.sessions.splits}
+        if cfg.max_train_sessions and "train" in self.splits:
+            self.splits["train"] = self.splits["train"][: cfg.max_train_sessions]
+        self.catalog = Catalog.from_items(items, cfg.sessions.max_item_chars)
+        self.policy, self.tokenizer = self._policy() if cfg.query == "profile" else (None, None)
+        self.embedder = load_trainable(cfg.embedder_phase.embedder)
+
+    def messages(self, s: Session) -> list[dict[str, str]]:
+        return profile_messages(s, self.catalog.text_of, self.cfg.sessions)
+
+    def _policy(self) -> tuple[Any, Any]:
+        from steerrec.alignment.model import add_lora, build_tiny, build_tokenizer, load_pretrained
+
+        model_cfg, tok_dir = self.cfg.policy.model, self.out / TOKENIZER
+        if model_cfg.source == "tiny":  # a BPE trained on the prompts once, kept for resumption
+            if tok_dir.is_dir():
+                from transformers import AutoTokenizer
+
+                tok = AutoTokenizer.from_pretrained(str(tok_dir))
+            else:
+                texts = [m["content"] for ss in self.splits.values() for s in ss for m in self.messages(s)]
+                tok = build_tokenizer(texts + self.catalog.texts, model_cfg.vocab_size)
+                tok.save_pretrained(str(tok_dir))
+            model = build_tiny(model_cfg, tok, self.cfg.seed)
+        else:
+            model, tok = load_pretrained(model_cfg)
+        return add_lora(model, model_cfg), tok
+
+    def restore(self, directory: Path) -> None:
+        """Load a finished iteration's adapter and embedder (those it has)."""
+        if (directory / ADAPTER).is_file() and self.policy is not None:
+            load_weights(self.policy, directory / ADAPTER, trainable_only=True)
+        if (directory / EMBEDDER).is_file():
+            load_weights(self.embedder, directory / EMBEDDER)
+
+    def queries(self, sessions: list[Session], seed: int) -> list[str]:
+        """One sampled profile per session from the current policy, or the history text."""
+        if self.cfg.query == "history":
+            return [history_text(s, self.catalog.text_of) for s in sessions]
+        from steerrec.langptune.rollouts import generate_in_process, profile_requests, read_profiles
+
+        rows = profile_requests(sessions, self.messages, self.cfg.policy.rollout, seed, samples=1, seeded=False)
+        return [p.text for p in read_profiles(generate_in_process(self.policy, self.tokenizer, rows, seed=seed))]
+
+
+def train_langptune(cfg: LangPTuneConfig) -> dict[str, Any]:
+    """Run (or resume) the K outer iterations; returns {"iterations": [done.json rows], "run": LangPTune}."""
+    run = LangPTune(cfg)
+    _, train_emb, train_pol = VARIANTS[cfg.variant]
+    done = sorted(p.parent for p in run.out.glob(f"iter_*/{DONE}"))
+    rows = [json.loads((d / DONE).read_text()) for d in done]
+    for d in done:
+        run.restore(d)  # the latest iteration's files win; an earlier one may hold the other model
+    if done:
+        logger.info("resuming after outer iteration %d", rows[-1]["iteration"])
+    for k in range(len(done), cfg.outer_iterations if (train_emb or train_pol) else 0):
+        directory = run.out / f"iter_{k:02d}"
+        row: dict[str, Any] = {"iteration": k}
+        started = time.perf_counter()
+        if train_emb:
+            row["embedder"] = _embedder_phase(run, k, directory)
+        if train_pol:
+            row["policy"] = _policy_phase(run, k, directory)
+        row["seconds"] = time.perf_counter() - started
+        write_json(directory / DONE, row)
+        rows.append(row)
+    return {"iterations": rows, "run": run}
+
+
+def _embedder_phase(run: LangPTune, k: int, directory: Path) -> dict[str, Any]:
+    from steerrec.langptune.embedder_task import EmbedderTask
+
+    cfg = run.cfg
+    pairs_file = directory / PAIRS
+    if pairs_file.is_file():
+        pairs = json.loads(pairs_file.read_text())
+    else:
+        started = time.perf_counter()
+        pairs = {}
+        train = run.splits.get("train", [])  # a new sample of cl_sessions each outer iteration
+        order = np.random.default_rng([cfg.seed, k]).permutation(len(train))[: cfg.cl_sessions or None]
+        chosen = {
+            "train": [train[int(i)] for i in order],
+            "valid": run.splits.get("valid", [])[: cfg.embedder_phase.max_valid],
+        }
+        for split, sessions in chosen.items():
+            pairs[split] = [[q, s.target] for q, s in zip(run.queries(sessions, seed=1000 * k + 1), sessions)]
+        logger.info("iteration %d: %d CL queries in %.1f s", k, len(pairs["train"]), time.perf_counter() - started)
+        write_json(pairs_file, pairs)
+    as_pairs = {s: [(q, item) for q, item in v] for s, v in pairs.items()}
+    task = EmbedderTask(cfg.embedder_phase, as_pairs, run.catalog, model=run.embedder)
+    summary, ckpt = fit_local(task, cfg.embedder_loop, directory / "embedder_ckpt")
+    shutil.copy(ckpt / "model.safetensors", directory / EMBEDDER)
+    load_weights(run.embedder, directory / EMBEDDER)
+    return summary["history"][-1] if summary["history"] else {}
+
+
+def _policy_phase(run: LangPTune, k: int, directory: Path) -> dict[str, Any]:
+    from steerrec.langptune.policy_task import PolicyTask
+
+    cfg = run.cfg
+    items = embed_frozen(run.embedder, run.catalog.texts, cfg.embedder_phase.embedder.batch_size)
+
+    def scorer(texts: list[str]) -> Any:
+        return embed_frozen(run.embedder, texts, cfg.embedder_phase.embedder.batch_size)
+
+    task = PolicyTask(
+        cfg.policy, run.splits, run.catalog, scorer, items, lambda: (run.policy, run.tokenizer), cfg.sessions, k
+    )
+    summary, _ = fit_local(task, cfg.policy_loop, directory / "policy_ckpt")
+    save_weights(run.policy, directory / ADAPTER, trainable_only=True)
+    return summary["history"][-1] if summary["history"] else {}

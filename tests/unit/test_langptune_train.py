@@ -1,0 +1,155 @@
+"""The LangPTune alternation end to end on a tiny dataset folder (tiny random policy,
+MiniLM embedder): the run folder, the baselines, and resumption per outer iteration."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+pytest.importorskip("peft")
+
+from steerrec.config import from_dict
+from steerrec.data import schema
+from steerrec.data.sequences import build_sequences
+from steerrec.langptune.embedder import Catalog
+from steerrec.langptune.evaluate import most_popular_ranking, random_ranking, ranking_table
+from steerrec.langptune.runs import train_and_evaluate
+from steerrec.langptune.sessions import Session
+from steerrec.langptune.train import LangPTune, LangPTuneConfig
+
+NAMES = ["Rose Soap", "Lavender Candle", "Cedar Shampoo", "Mint Toothpaste", "Citrus Lotion", "Pine Body Wash"]
+NAMES += ["Oat Scrub", "Cocoa Lip Balm"]  # 8 items: each user has train sessions at t = 5, 6
+
+
+def _folder(root) -> str:
+    rng = np.random.default_rng(0)
+    items = [{f.name: None for f in schema.ITEMS} | {"item_id": f"i{k}", "title": n} for k, n in enumerate(NAMES)]
+    rows = [
+        {
+            "user_id": f"u{u}",
+            "item_id": f"i{item}",
+            "timestamp": 10 * pos,
+            "rating": 4.0,
+            "review_text": "fine",
+            "review_summary": None,
+        }
+        for u in range(4)
+        for pos, item in enumerate(rng.permutation(len(NAMES)))
+    ]
+    inter = pa.Table.from_pylist(rows, schema.INTERACTIONS)
+    root.mkdir()
+    pq.write_table(pa.Table.from_pylist(items, schema.ITEMS), root / schema.ITEMS_FILE)
+    pq.write_table(inter, root / schema.INTERACTIONS_FILE)
+    pq.write_table(build_sequences(inter), root / schema.SEQUENCES_FILE)
+    return str(root)
+
+
+def _cfg(data, out, **extra) -> LangPTuneConfig:
+    raw = {
+        "data": data,
+        "out": str(out),
+        "cl_sessions": 4,
+        "policy": {
+            "model": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64, "vocab_size": 300},
+            "rollout": {"profile_length": 16},
+            "reward": {"k": 3},
+            "sessions_per_iteration": 2,
+            "minibatch": 2,
+        },
+        "embedder_phase": {"batch_size": 2, "max_batches": 1},
+        "policy_loop": {"epochs": 1, "lr": 0.05},
+        "embedder_loop": {"epochs": 1, "lr": 1e-4},
+    } | extra
+    return from_dict(LangPTuneConfig, raw)
+
+
+@pytest.fixture
+def ending_policy(monkeypatch):
+    """The tiny random policy with EOS's score raised after 2 tokens, so that its profiles
+    end inside the budget (all-cut profiles share one reward: RLSO would have nothing to learn)."""
+    build = LangPTune._policy
+
+    def policy(self):
+        model, tok = build(self)
+        model.generation_config.exponential_decay_length_penalty = (2, 2.0)
+        return model, tok
+
+    monkeypatch.setattr(LangPTune, "_policy", policy)
+
+
+def test_baselines_by_hand():
+    got = ranking_table(np.array([[3, 1], [2, 0]]), np.array([1, 5]), k=2)
+    assert got["ndcg@2"] == pytest.approx(1 / np.log2(3) / 2) and got["mrr@2"] == pytest.approx(0.25)
+    assert got["recall@2"] == 0.5 and got["precision@2"] == 0.25
+    catalog = Catalog(list("abcde"), list("abcde"))
+    train = [Session("u", 3, "train", ("a", "b"), "c"), Session("v", 3, "train", ("b", "c"), "d")]
+    assert most_popular_ranking(train, catalog, 2, 5).tolist() == [[1, 2, 0, 3, 4]] * 2
+    rand = random_ranking(3, 5, 4, seed=1)
+    assert rand.shape == (3, 4) and all(len(set(row)) == 4 for row in rand.tolist())
+
+
+def test_run_folder_and_resume_lose_nothing(tmp_path, ending_policy):
+    data = _folder(tmp_path / "data")
+    whole = train_and_evaluate(_cfg(data, tmp_path / "whole", outer_iterations=2), eval_sessions=2, k=3)
+    assert set(whole) == {"variant", "metrics", "baselines"} and whole["metrics"]["sessions"] == 2.0
+    assert set(whole["baselines"]) == {"random", "most_pop"}
+    folder = tmp_path / "whole"
+    for name in ("config.yaml", "run.json", "metrics.json", "results.json", "queries.json"):
+        assert (folder / name).is_file(), name
+    rows = json.loads((folder / "metrics.json").read_text())["iterations"]
+    assert [r["iteration"] for r in rows] == [0, 1]
+    assert rows[0]["embedder"]["train_examples"] == 2 and rows[0]["policy"]["rollout_cut_share"] < 1.0
+    assert rows[0]["policy"]["train_loss"] > 0  # the policy learned something to carry over
+    assert json.loads((folder / "run.json").read_text())["kind"] == "langptune"
+
+    # the same run, stopped after iteration 0, then rerun with K = 2: iteration 0 is kept as
+    # it was and iteration 1 starts from its weights, so the result equals the whole run's
+    cut = tmp_path / "cut"
+    train_and_evaluate(_cfg(data, cut, outer_iterations=1), eval_sessions=2, k=3)
+    first = (cut / "iter_00" / "done.json").read_bytes()
+    resumed = train_and_evaluate(_cfg(data, cut, outer_iterations=2), eval_sessions=2, k=3)
+    assert (cut / "iter_00" / "done.json").read_bytes() == first
+    for name in ("adapter.safetensors", "embedder.safetensors"):
+        assert (cut / "iter_01" / name).read_bytes() == (folder / "iter_01" / name).read_bytes(), name
+    assert resumed["metrics"] == whole["metrics"]
+
+
+def test_emb_variants_rank_history_text(tmp_path):
+    data = _folder(tmp_path / "data")
+    out = train_and_evaluate(_cfg(data, tmp_path / "emb0", variant="emb_0"), eval_sessions=2, k=3)
+    queries = json.loads((tmp_path / "emb0" / "queries.json").read_text())
+    assert all(q["query"].startswith("Title: ") for q in queries) and out["variant"] == "emb_0"
+    assert not (tmp_path / "emb0" / "iter_00").exists()  # nothing to train
+    with pytest.raises(ValueError, match="variant must be one of"):
+        _cfg(data, tmp_path / "x", variant="bert4rec")
+
+
+def test_sweep_trial_sets_the_length_and_reports_the_table(tmp_path):
+    from types import SimpleNamespace
+
+    from steerrec.config import to_dict
+    from steerrec.langptune.sweep import trial, trial_config
+
+    data = _folder(tmp_path / "data")
+    base = to_dict(_cfg(data, tmp_path / "unused", variant="emb_0"))
+    config = {"base": base, "runs": str(tmp_path / "runs"), "eval_sessions": 2, "policy.rollout.profile_length": 64}
+    cfg = trial_config(config, "t0")
+    assert cfg.policy.rollout.profile_length == 64 and cfg.out == str(tmp_path / "runs" / "t0")
+    reports: list[dict] = []
+    trial(config, reports.append, lambda: SimpleNamespace(get_trial_name=lambda: "t0"))
+    (row,) = reports
+    assert row["profile_length"] == 64 and row["test_sessions"] == 2.0
+    assert {"test_ndcg@20", "random_ndcg@20", "most_pop_ndcg@20"} <= set(row)
+    assert (tmp_path / "runs" / "t0" / "results.json").is_file()
+
+
+def test_overriding_one_loop_key_keeps_the_phase_defaults():
+    from steerrec.config import load
+
+    cfg = load(LangPTuneConfig, None, ["policy_loop.lr=0.1", "embedder_loop.epochs=2"], {"data": "d", "out": "o"})
+    assert cfg.policy_loop.lr == 0.1 and cfg.policy_loop.trainable_only and cfg.policy_loop.monitor == ""
+    assert cfg.embedder_loop.epochs == 2 and cfg.embedder_loop.monitor == "" and cfg.embedder_loop.lr == 1e-5
