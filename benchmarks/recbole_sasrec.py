@@ -101,7 +101,12 @@ def run_recbole(config: dict) -> dict:
             "as the docstring shows and put that folder on PYTHONPATH"
         ) from None
     start = time.perf_counter()
-    result = _run(model="SASRec", config_dict=config, saved=True)
+    here = os.getcwd()
+    os.chdir(config["data_path"])  # RecBole writes log/ and log_tensorboard/ under the cwd
+    try:
+        result = _run(model="SASRec", config_dict=config, saved=True)
+    finally:
+        os.chdir(here)
     out = {k: float(v) for k, v in result["test_result"].items()}
     out["seconds"] = time.perf_counter() - start
     out["best_valid_ndcg@10"] = float(result["best_valid_score"])
