@@ -88,6 +88,11 @@ def from_dict(cls: type[C], data: dict[str, Any], source: str = "<dict>", prefix
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for name, value in data.items():
+        default = _default(fields[name])
+        if isinstance(value, dict) and dataclasses.is_dataclass(default) and not isinstance(default, type):
+            # a section given in part keeps its default's other values, also where the class's
+            # default_factory sets them apart from the section class's own defaults
+            value = _over(default, value)
         kwargs[name] = _convert(hints[name], value, source, f"{prefix}.{name}" if prefix else name)
     try:
         return cls(**kwargs)
@@ -95,6 +100,23 @@ def from_dict(cls: type[C], data: dict[str, Any], source: str = "<dict>", prefix
         text = str(exc)
         where = f"{prefix}: " if prefix and not text.startswith(prefix) else ""
         raise ConfigError(f"{_at(source)}{where}{text}") from exc
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return None if f.default is dataclasses.MISSING else f.default
+
+
+def _over(default: Any, given: dict[str, Any]) -> dict[str, Any]:
+    """`given` over the init fields of the dataclass instance `default`, nested sections merged."""
+    merged: dict[str, Any] = {f.name: getattr(default, f.name) for f in dataclasses.fields(default) if f.init}
+    for key, value in given.items():
+        inner = merged.get(key)
+        if isinstance(value, dict) and dataclasses.is_dataclass(inner) and not isinstance(inner, type):
+            value = _over(inner, value)
+        merged[key] = value
+    return merged
 
 
 def _at(source: str) -> str:
@@ -114,6 +136,8 @@ def _convert(hint: Any, value: Any, source: str, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):  # a default's section, kept whole
+            return value
         return from_dict(hint, value if value is not None else {}, source, key)
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:

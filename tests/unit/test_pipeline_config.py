@@ -124,3 +124,17 @@ def test_the_world_options_are_checked_at_load(tmp_path):
         load_pipeline(TINY, [f"out={tmp_path}", "data.world.n_userz=10"])
     with pytest.raises(ConfigError, match=r"tiny\.yaml: data: world\.n_users must be >= 5, got 2"):
         load_pipeline(TINY, [f"out={tmp_path}", "data.world.n_users=2"])
+
+
+def test_a_section_given_in_part_keeps_its_default_factory_values():
+    """EvalConfig's steering section defaults to enabled=False (SteeringConfig's own default
+    is True): setting one other key must not switch the evaluator's steering on."""
+    from steerrec.config import from_dict
+    from steerrec.evaluation.report import EvalConfig
+
+    cfg = from_dict(EvalConfig, {"runs": ["r"], "out": "o", "steering": {"match": "threshold"}})
+    assert cfg.steering.enabled is False and cfg.steering.match == "threshold"
+    assert cfg.steering.embedder.model == "minilm" and cfg.steering.embedder.max_seq_length == 64
+    deeper = from_dict(EvalConfig, {"runs": ["r"], "out": "o", "steering": {"embedder": {"max_seq_length": 32}}})
+    assert deeper.steering.enabled is False
+    assert (deeper.steering.embedder.model, deeper.steering.embedder.max_seq_length) == ("minilm", 32)
