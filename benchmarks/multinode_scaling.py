@@ -23,12 +23,12 @@ import json
 import os
 import statistics
 import tempfile
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from train_overhead import SyntheticTiger, loop_cfg
+
+from steerrec.llm.scripted_endpoint import scripted_chat_endpoint
 
 
 def ddp(args, workers: int, threads: int = 1) -> tuple[float, float]:
@@ -45,28 +45,6 @@ def ddp(args, workers: int, threads: int = 1) -> tuple[float, float]:
     )
     rows = result.return_value["history"][1:] or result.return_value["history"]
     return statistics.median(r["steps_per_s"] for r in rows), statistics.median(r["steps"] / r["seconds"] for r in rows)
-
-
-class Endpoint(BaseHTTPRequestHandler):
-    """/v1/chat/completions answering one fixed valid reply after `latency` seconds."""
-
-    latency = 0.1
-    reply = json.dumps({"preferences": ["Look for sturdy tools"]})
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        time.sleep(self.latency)
-        message = {"role": "assistant", "content": self.reply}
-        body = {"choices": [{"index": 0, "message": message}], "usage": {"prompt_tokens": 1, "completion_tokens": 1}}
-        data = json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
 
 
 def preference_rate(data: str, url: str, engines: int, batch: int) -> float:
@@ -122,13 +100,10 @@ def main() -> None:
             f"{'2 workers / 1 worker, equal threads':<40}{two[0] / one_wide[0]:>10.2f}{two[1] / one_wide[1]:>11.2f}",
             flush=True,
         )
-        Endpoint.latency = args.latency
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Endpoint)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        url = f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
-        data = world(Path(tempfile.mkdtemp(prefix="world-")), args.users)
-        p1, p2 = preference_rate(data, url, 1, 8), preference_rate(data, url, 2, 8)
-        server.shutdown()
+        reply = json.dumps({"preferences": ["Look for sturdy tools"]})
+        with scripted_chat_endpoint(lambda body: reply, latency=args.latency) as endpoint:
+            data = world(Path(tempfile.mkdtemp(prefix="world-")), args.users)
+            p1, p2 = preference_rate(data, endpoint.url, 1, 8), preference_rate(data, endpoint.url, 2, 8)
     print(f"preference job, endpoint {args.latency} s/request: {p1:.1f} keys/s on 1 engine, {p2:.1f} on 2 (2 nodes)")
 
 

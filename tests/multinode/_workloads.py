@@ -9,8 +9,6 @@ import json
 import threading
 import time
 from collections import Counter
-from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pyarrow as pa
@@ -127,43 +125,18 @@ def review_data(root: Path, n_users: int, n_items: int) -> str:
     return str(root)
 
 
-class ChatHandler(BaseHTTPRequestHandler):
-    """/v1/chat/completions whose reply is a function of the prompt alone (so any node, any
-    retry, gives the same preferences), after `delay` seconds; counts requests per prompt."""
-
-    delay = 0.0
-    seen: Counter = Counter()
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        prompt = body["messages"][-1]["content"]
-        ChatHandler.seen[prompt] += 1
-        time.sleep(self.delay)
-        digest = hashlib.sha256(prompt.encode()).hexdigest()
-        reply = json.dumps({"preferences": [f"Look for items like {digest[:8]}", f"Avoid {digest[8:14]}"]})
-        choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": reply}}
-        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": 8}
-        data = json.dumps({"id": "c", "object": "chat.completion", "choices": [choice], "usage": usage}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args) -> None:
-        pass
+def digest_reply(body: dict) -> str:
+    """Preferences that are a function of the prompt alone (so any node, any retry, gives the same)."""
+    digest = hashlib.sha256(body["messages"][-1]["content"].encode()).hexdigest()
+    return json.dumps({"preferences": [f"Look for items like {digest[:8]}", f"Avoid {digest[8:14]}"]})
 
 
-@contextmanager
 def chat_server(delay: float):
-    """A loopback chat endpoint (every simulated node reaches the driver's loopback); yields its URL."""
-    ChatHandler.delay, ChatHandler.seen = delay, Counter()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1/chat/completions"
-    finally:
-        server.shutdown()
+    """A loopback chat endpoint (every simulated node reaches the driver's loopback); yields
+    the endpoint (its `url`, the `requests` it answered)."""
+    from steerrec.llm.scripted_endpoint import scripted_chat_endpoint
+
+    return scripted_chat_endpoint(digest_reply, latency=delay)
 
 
 class Load:

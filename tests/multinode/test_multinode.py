@@ -24,7 +24,6 @@ import pytest
 import requests
 from _workloads import (
     TIGER,
-    ChatHandler,
     Load,
     chat_server,
     committed_checkpoints,
@@ -178,8 +177,9 @@ def test_preference_job_fans_out_then_loses_a_node_and_writes_every_key_once(mul
 
     data = review_data(tmp_path / "data", n_users=12, n_items=9)
     keys = 12 * 8
-    with chat_server(delay=0.1) as url:
-        engine = EngineConfig(engine="http", model="fake", http=HttpSection(url=url, concurrency=2, batch_size=4))
+    with chat_server(delay=0.1) as endpoint:
+        http = HttpSection(url=endpoint.url, concurrency=2, batch_size=4)
+        engine = EngineConfig(engine="http", model="fake", http=http)
         cfg = lambda out: ApproximationConfig(
             data=data, out=str(tmp_path / out), engine=engine, generation=GenerationConfig(shard_rows=8)
         )
@@ -210,7 +210,7 @@ def test_preference_job_fans_out_then_loses_a_node_and_writes_every_key_once(mul
         tasks_per_node={"two nodes": fanned, "node lost": during, "one node": alone},
         keys_per_s={"two nodes": round(keys / both_s, 2), "one node": round(keys / one_s, 2)},
         killed_after_s=kill["killed_after_s"],
-        requests_sent=sum(ChatHandler.seen.values()),
+        requests_sent=len(endpoint.requests),
     )
     assert kill["killed_after_s"] is not None and during[second] > 0, during  # it was working when it died
     assert at_kill[-1] * 8 < keys, "the node was killed after the job had written every key"
