@@ -34,6 +34,5 @@ def test_reply_usage_and_recorded_requests():
 
 
 def test_negative_latency_is_refused():
-    with pytest.raises(ValueError, match="latency"):
-        with scripted_chat_endpoint(lambda b: "", latency=-1):
-            pass
+    with pytest.raises(ValueError, match="latency"), scripted_chat_endpoint(lambda b: "", latency=-1):
+        pass
