@@ -60,3 +60,23 @@ class EmbedderPhaseConfig:
                 raise ValueError(f"embedder_phase.{name} must be >= 0, got {getattr(self, name)}")
         if self.k < 1:
             raise ValueError(f"embedder_phase.k must be >= 1, got {self.k}")
+
+
+@dataclass
+class RayProgramConfig:
+    """The actors of the Ray program (steerrec.langptune.ray_program): one trainer and
+    `generators` generator actors (each a copy of the base policy and an adapter slot)."""
+
+    generators: int = 1
+    generator_cpus: float = 1.0
+    generator_gpus: float = 0.0  # a cluster: e.g. 1 per generator
+    trainer_cpus: float = 1.0
+    trainer_gpus: float = 0.0
+    threads: int = 1  # torch threads in each actor; 0 = torch's default
+
+    def __post_init__(self) -> None:
+        if self.generators < 1:
+            raise ValueError(f"ray.generators must be >= 1, got {self.generators}")
+        for name in ("generator_cpus", "generator_gpus", "trainer_cpus", "trainer_gpus", "threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ray.{name} must be >= 0, got {getattr(self, name)}")
