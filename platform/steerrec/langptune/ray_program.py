@@ -147,8 +147,15 @@ class Trainer:
     def train_and_evaluate(self, handles: list[Any], eval_sessions: int, k: int) -> dict[str, Any]:
         from steerrec.langptune.runs import train_and_evaluate
 
-        writer = GeneratorGroup(handles) if handles else None
-        return train_and_evaluate(self.run.cfg, eval_sessions, k, writer, self.run)
+        cfg = self.run.cfg
+        writer: Any = GeneratorGroup(handles) if handles else None
+        if cfg.ray.engine == "vllm" and needs_generators(cfg):
+            from steerrec.langptune.vllm_writer import VLLMProfileWriter
+            from steerrec.llm.base import EngineConfig
+
+            engine = EngineConfig(engine="vllm", model=cfg.policy.model.name, vllm=cfg.ray.vllm)
+            writer = VLLMProfileWriter(engine, self.run.out / "adapters")
+        return train_and_evaluate(cfg, eval_sessions, k, writer, self.run)
 
     def adapter(self) -> bytes:
         return adapter_bytes(self.run.policy)
@@ -171,7 +178,7 @@ class LangPTuneProgram:
         self.cfg = cfg
         self.trainer = ray.remote(Trainer).options(num_cpus=r.trainer_cpus, num_gpus=r.trainer_gpus).remote(cfg, hook)
         self.generators = []
-        if needs_generators(cfg):
+        if needs_generators(cfg) and r.engine == "local":  # vllm: ray.data.llm starts the engines
             actor = ray.remote(Generator).options(num_cpus=r.generator_cpus, num_gpus=r.generator_gpus)
             self.generators = [actor.remote(cfg, hook) for _ in range(r.generators)]
         ray.get([a.__ray_ready__.remote() for a in [self.trainer, *self.generators]])

@@ -104,10 +104,20 @@ class LangPTuneConfig:
         for name in ("outer_iterations", "cl_sessions", "max_train_sessions"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.ray.engine == "vllm":
+            _check_vllm(self)
 
     @property
     def query(self) -> str:
         return VARIANTS[self.variant][0]
+
+
+def _check_vllm(cfg: LangPTuneConfig) -> None:
+    model, rank = cfg.policy.model, cfg.ray.vllm.max_lora_rank
+    if model.source != "hf":
+        raise ValueError(f"ray.engine=vllm needs policy.model.source=hf, got {model.source!r}")
+    if rank < model.lora_r:
+        raise ValueError(f"ray.vllm.max_lora_rank must be >= policy.model.lora_r={model.lora_r}, got {rank}")
 
 
 class LangPTune:
