@@ -3,7 +3,8 @@
 <out>/config.yaml          the LangPTuneConfig (steerrec.config.dump)
 <out>/run.json             RunInfo kind "langptune": variant, K, T, J, profile length, test metrics
 <out>/metrics.json         one row per finished outer iteration (each phase's last loop row)
-<out>/results.json         the test table: the variant, Random and MostPop (NDCG/MRR/Recall/Precision@k)
+<out>/results.json         the test table: the variant, Random and MostPop (NDCG/MRR/Recall/Precision@k);
+                           from the Ray program also "handover" (the adapter hand-overs' bytes, seconds)
 <out>/queries.json         the ranked queries: greedy test profiles (or history texts)
 <out>/tokenizer/           a tiny policy's tokenizer
 <out>/iter_NN/             adapter.safetensors, embedder.safetensors, done.json, the phases' checkpoints

@@ -1,4 +1,6 @@
-"""LangPTune's alternation (Algorithm 1) in one process, resumable per outer iteration.
+"""LangPTune's alternation (Algorithm 1), resumable per outer iteration: in one process, or
+inside the Ray program's trainer actor (ray_program.py) with its generator group as the
+`ProfileWriter` that writes the embedder phase's profiles.
 
     cfg = load(LangPTuneConfig, None, ["data=/abs/world", "out=/abs/runs/lpt", "outer_iterations=2"])
     summary = train_langptune(cfg)          # then evaluate_langptune(cfg, ...) for the test table
