@@ -11,8 +11,8 @@ Every profile is forced to exactly --length tokens (min_new_tokens) in both gene
 routes, so both do the same work. `--model gguf` uses Qwen2.5-Coder-0.5B-Instruct (the
 GGUF dequantized once into the cache; slow on CPU). Prints one markdown table. The Ray rows
 start a local Ray with max(2, --threads) CPUs; each generator actor has 1 CPU and --actor-threads
-torch threads, and generates 2 rows once (warm-up) before the timed call; the hand-over is
-driven from this process (the trainer actor's role).
+torch threads, and generates 2 rows once (warm-up) before the timed calls (the median of
+--repeats); the hand-over is driven from this process (the trainer actor's role).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ray", action="store_true", help="add the Ray program's generator and hand-over rows")
     p.add_argument("--actor-threads", type=int, default=1, help="torch threads per generator actor")
+    p.add_argument("--repeats", type=int, default=3, help="timed generator-group calls (median)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     scfg = SessionConfig(splits=("train",))
@@ -130,9 +131,12 @@ def ray_rows(args: argparse.Namespace, mcfg: M.ModelConfig, tok, policy, rows: l
         group = GeneratorGroup([actor.remote(cfg, forced) for _ in range(n)])
         costs = [group.sync(policy) for _ in range(3)]  # the first also builds each generator's policy
         ray.get([h.generate.remote(rows[:2], 0) for h in group.handles])  # warm-up
-        started = time.perf_counter()
-        generated = group.generate(rows, 0)
-        seconds = time.perf_counter() - started
+        times = []
+        for _ in range(args.repeats):
+            started = time.perf_counter()
+            generated = group.generate(rows, 0)
+            times.append(time.perf_counter() - started)
+        seconds = statistics.median(times)
         tokens = sum(r["num_generated_tokens"] for r in generated)
         lines.append(
             f"| Ray generator group, {n} actor(s) x {threads} thread(s) | {len(rows) / seconds:.2f} "
