@@ -43,6 +43,8 @@ def main() -> None:
     p.add_argument("--ray", action="store_true", help="add the Ray program's generator and hand-over rows")
     p.add_argument("--actor-threads", type=int, default=1, help="torch threads per generator actor")
     p.add_argument("--repeats", type=int, default=3, help="timed generator-group calls (median)")
+    p.add_argument("--actors", default="1,2", help="generator-group sizes to time, comma-separated")
+    p.add_argument("--ray-only", action="store_true", help="only the Ray rows (each actor holds a copy of the model)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     scfg = SessionConfig(splits=("train",))
@@ -65,6 +67,16 @@ def main() -> None:
     ensure_chat_template(tok)
     rows = profile_requests(sessions, messages, RolloutConfig(profile_length=args.length), 0, seeded=False)
 
+    lines = [] if args.ray_only else local_rows(args, sessions, catalog, mcfg, tok, policy, rows)
+    if args.ray or args.ray_only:
+        lines += ray_rows(args, mcfg, tok, policy, rows)
+    print(f"model {args.model}, {len(sessions)} sessions x 2 profiles x {args.length} tokens, {args.threads} threads")
+    print("| route | profiles/s | tokens/s | seconds |\n|---|---|---|---|")
+    print("\n".join(lines))
+
+
+def local_rows(args: argparse.Namespace, sessions, catalog, mcfg: M.ModelConfig, tok, policy, rows) -> list[str]:
+    """Table rows: the batched backend, the plain generate loop, and the policy phase through the loop."""
     started = time.perf_counter()
     batched = generate_in_process(policy, tok, rows, seed=0)
     t_batched = time.perf_counter() - started
@@ -93,19 +105,16 @@ def main() -> None:
     row = fit_local(task, loop)[0]["history"][-1]
 
     n = len(rows)
-    print(f"model {args.model}, {len(sessions)} sessions x 2 profiles x {args.length} tokens, {args.threads} threads")
-    print("| route | profiles/s | tokens/s | seconds |\n|---|---|---|---|")
-    print(f"| rollout (batched backend) | {n / t_batched:.2f} | {tokens / t_batched:.1f} | {t_batched:.1f} |")
-    print(f"| plain generate loop | {n / t_plain:.2f} | {n * args.length / t_plain:.1f} | {t_plain:.1f} |")
-    print(f"| rollout inside the policy phase | {row['rollout_profiles_per_s']:.2f} | | {row['rollout_seconds']:.1f} |")
-    print(f"| RLSO update (sessions/s) | {row['examples_per_s']:.2f} | | {row['train_seconds']:.1f} |")
-    if args.ray:
-        for line in ray_rows(args, mcfg, tok, policy, rows):
-            print(line)
+    return [
+        f"| rollout (batched backend) | {n / t_batched:.2f} | {tokens / t_batched:.1f} | {t_batched:.1f} |",
+        f"| plain generate loop | {n / t_plain:.2f} | {n * args.length / t_plain:.1f} | {t_plain:.1f} |",
+        f"| rollout inside the policy phase | {row['rollout_profiles_per_s']:.2f} | | {row['rollout_seconds']:.1f} |",
+        f"| RLSO update (sessions/s) | {row['examples_per_s']:.2f} | | {row['train_seconds']:.1f} |",
+    ]
 
 
 def ray_rows(args: argparse.Namespace, mcfg: M.ModelConfig, tok, policy, rows: list[dict]) -> list[str]:
-    """Table rows: the generator group's profiles/s with 1 and 2 actors, and the hand-over."""
+    """Table rows: the generator group's profiles/s with each --actors size, and the hand-over."""
     import statistics
     import tempfile
 
@@ -124,7 +133,7 @@ def ray_rows(args: argparse.Namespace, mcfg: M.ModelConfig, tok, policy, rows: l
     ray.init(address="local", num_cpus=max(2, args.threads), include_dashboard=False, configure_logging=False)
     lines = []
     threads = args.actor_threads
-    for n in (1, 2):
+    for n in [int(x) for x in args.actors.split(",")]:
         raw = {"data": "unused", "out": out, "policy": {"model": mcfg.__dict__}, "ray": {"threads": threads}}
         cfg = from_dict(LangPTuneConfig, raw)
         actor = ray.remote(Generator).options(num_cpus=1)
