@@ -198,3 +198,23 @@ def test_vllm_section_defaults_are_independent():
     a, b = VLLMSection(), VLLMSection()
     a.engine_kwargs["x"] = 1
     assert b.engine_kwargs == {}
+
+
+def test_vllm_lora_per_request():
+    pytest.importorskip("ray.data.llm")
+    from steerrec.llm.vllm_engine import lora_rows, vllm_processor_config
+
+    cfg = preset("llama3-8b-instruct")
+    assert vllm_processor_config(cfg).dynamic_lora_loading_path is None
+    assert "enable_lora" not in vllm_processor_config(cfg).engine_kwargs  # LoRA off by default
+    cfg = load(EngineConfig, None, ["engine=vllm", "vllm.max_lora_rank=16", "vllm.lora_path=s3://b/adapters"])
+    pc = vllm_processor_config(cfg)
+    assert pc.dynamic_lora_loading_path == "s3://b/adapters"
+    kw = pc.engine_kwargs
+    assert (kw["enable_lora"], kw["max_lora_rank"], kw["max_loras"]) == (True, 16, 1)
+    rows = [{"messages": [{"role": "user", "content": "hi"}], "sampling_params": {"max_tokens": 4}}]
+    assert lora_rows(rows, "langptune_001") == [rows[0] | {"model": "langptune_001"}] and "model" not in rows[0]
+    with pytest.raises(ValueError, match=r"vllm\.lora_path"):
+        load(EngineConfig, None, ["vllm.max_lora_rank=8", "vllm.lora_path=/local/adapters"])
+    with pytest.raises(ValueError, match=r"vllm\.max_lora_rank"):
+        load(EngineConfig, None, ["vllm.lora_path=gs://b/a"])

@@ -14,28 +14,17 @@ and Ray Tune share one adapter, and a restored trial resumes from its latest che
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 
 from steerrec.alignment.config import AlignConfig
 from steerrec.alignment.train import run_stage
-
-RESERVED = ("base", "runs")
+from steerrec.train import trial as train_trial
 
 
 def trial_config(config: dict[str, Any], trial_name: str) -> AlignConfig:
     """The base AlignConfig with this trial's dotted overrides and its own run folder."""
-    import copy
-
-    from steerrec.config import from_dict, set_dotted
-
-    data = copy.deepcopy(config["base"])
-    for key, value in config.items():
-        if key not in RESERVED:
-            set_dotted(data, key, value)
-    data["out"] = os.path.join(config["runs"], trial_name)
-    return from_dict(AlignConfig, data, f"trial {trial_name}")
+    return train_trial.trial_config(AlignConfig, config, trial_name)
 
 
 def trial(
@@ -48,5 +37,7 @@ def trial(
     """Align with this trial's config, reporting each epoch (and its checkpoint) through `report`."""
     from steerrec.train.loop import RaySession
 
-    cfg = trial_config(config, get_context().get_trial_name())
-    run_stage(cfg, "align", RaySession(report, checkpoint_cls, get_checkpoint(), use_gpu=cfg.use_gpu))
+    def fit(cfg: AlignConfig) -> None:
+        run_stage(cfg, "align", RaySession(report, checkpoint_cls, get_checkpoint(), use_gpu=cfg.use_gpu))
+
+    train_trial.run_trial(AlignConfig, config, get_context, fit)

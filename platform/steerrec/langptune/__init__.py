@@ -14,6 +14,9 @@ One responsibility per module, no import cycles:
 - train.py: the K-outer-iteration alternation and the paper's variants, resumable per
   outer iteration; evaluate.py: the test table and the Random / MostPop baselines;
   runs.py: the run folder; sweep.py: one trial of tune/sweep_profile_length.py.
+- ray_program.py: the alternation as one Ray program (a trainer actor, a generator actor
+  group, the adapter handed over after each policy phase); vllm_writer.py: the generators
+  as vLLM engines with a LoRA request per iteration.
 
 The losses themselves (RLSO, InfoNCE) live with the other losses in
 steerrec.alignment.rl_losses and are registered in steerrec.alignment.losses.

@@ -15,6 +15,7 @@ from steerrec.alignment.model import ModelConfig
 from steerrec.embed import EmbedderConfig
 from steerrec.langptune.reward import RewardConfig
 from steerrec.langptune.rollouts import RolloutConfig
+from steerrec.llm.base import VLLMSection
 
 
 @dataclass
@@ -60,3 +61,30 @@ class EmbedderPhaseConfig:
                 raise ValueError(f"embedder_phase.{name} must be >= 0, got {getattr(self, name)}")
         if self.k < 1:
             raise ValueError(f"embedder_phase.k must be >= 1, got {self.k}")
+
+
+@dataclass
+class RayProgramConfig:
+    """The actors of the Ray program (steerrec.langptune.ray_program): one trainer and
+    `generators` generator actors (each a copy of the base policy and an adapter slot), or
+    with engine "vllm" (a cluster; policy.model.source hf) the `vllm` section's engines
+    through ray.data.llm, a LoRA request per iteration (langptune.vllm_writer)."""
+
+    engine: str = "local"  # local: generator actors (transformers) | vllm
+
+    generators: int = 1
+    generator_cpus: float = 1.0
+    generator_gpus: float = 0.0  # a cluster: e.g. 1 per generator
+    trainer_cpus: float = 1.0
+    trainer_gpus: float = 0.0
+    threads: int = 1  # torch threads in each actor; 0 = torch's default
+    vllm: VLLMSection = field(default_factory=VLLMSection)  # max_lora_rank >= policy.model.lora_r
+
+    def __post_init__(self) -> None:
+        if self.engine not in ("local", "vllm"):
+            raise ValueError(f"ray.engine must be local or vllm, got {self.engine!r}")
+        if self.generators < 1:
+            raise ValueError(f"ray.generators must be >= 1, got {self.generators}")
+        for name in ("generator_cpus", "generator_gpus", "trainer_cpus", "trainer_gpus", "threads"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"ray.{name} must be >= 0, got {getattr(self, name)}")

@@ -5,9 +5,9 @@ Requests are the engine interface's rows (steerrec.llm.base: `messages` +
 `sampling_params`, `max_tokens` = the profile length, the knob of the paper's Table 3),
 and `read_profiles` reads any engine's output rows. They run in this process on the
 policy being trained (`generate_in_process`): the local engine's transformers backend
-around the in-memory model, so a rollout always sees the current adapter. (Any
-`build_engine` processor takes the same rows on Ray Data, e.g. vLLM with the iteration's
-adapter; handing the adapter to a generator actor group is not built yet.)
+around the in-memory model, so a rollout always sees the current adapter. The embedder
+phase's profiles can come from elsewhere: the Ray program's generator actors (the same
+backend, the adapter handed over) or vLLM with the iteration's adapter (vllm_writer.py).
 Engines report tokens, not why they stopped: a profile that used its whole budget
 counts as cut (`finished` False), which gets the reward's fixed `cut_reward`.
 Log-probs are of the profile text re-tokenised (+ EOS when it finished), the same ids

@@ -3,7 +3,8 @@
 <out>/config.yaml          the LangPTuneConfig (steerrec.config.dump)
 <out>/run.json             RunInfo kind "langptune": variant, K, T, J, profile length, test metrics
 <out>/metrics.json         one row per finished outer iteration (each phase's last loop row)
-<out>/results.json         the test table: the variant, Random and MostPop (NDCG/MRR/Recall/Precision@k)
+<out>/results.json         the test table: the variant, Random and MostPop (NDCG/MRR/Recall/Precision@k);
+                           from the Ray program also "handover" (the adapter hand-overs' bytes, seconds)
 <out>/queries.json         the ranked queries: greedy test profiles (or history texts)
 <out>/tokenizer/           a tiny policy's tokenizer
 <out>/iter_NN/             adapter.safetensors, embedder.safetensors, done.json, the phases' checkpoints
@@ -18,7 +19,7 @@ from typing import Any
 
 from steerrec.config import dump
 from steerrec.langptune.evaluate import evaluate_run
-from steerrec.langptune.train import LangPTuneConfig, train_langptune
+from steerrec.langptune.train import LangPTuneConfig, ProfileWriter, train_langptune
 from steerrec.run_folder import (
     CONFIG_FILE,
     METRICS_FILE,
@@ -33,15 +34,22 @@ logger = logging.getLogger(__name__)
 QUERIES_FILE = "queries.json"
 
 
-def train_and_evaluate(cfg: LangPTuneConfig, eval_sessions: int = 0, k: int = 20) -> dict[str, Any]:
-    """Train (resuming), evaluate on the test sessions, write the run folder; returns results.json's content."""
+def train_and_evaluate(
+    cfg: LangPTuneConfig, eval_sessions: int = 0, k: int = 20, writer: ProfileWriter | None = None, run: Any = None
+) -> dict[str, Any]:
+    """Train (resuming), evaluate on the test sessions, write the run folder; returns results.json's
+    content. `writer` and `run` go to train_langptune (the Ray program passes its generator group
+    and the trainer's run); results then also hold the adapter hand-overs' costs ("handover")."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dump(cfg, out / CONFIG_FILE)
-    summary = train_langptune(cfg)
+    summary = train_langptune(cfg, writer, run)
     write_json(out / METRICS_FILE, {"iterations": summary["iterations"]})
     evaluated = evaluate_run(summary["run"], "test", eval_sessions, k)
     results = {"variant": cfg.variant, "metrics": evaluated["metrics"], "baselines": evaluated["baselines"]}
+    handover = handover_summary(summary)
+    if handover:
+        results["handover"] = handover
     write_json(out / RESULTS_FILE, results)
     write_json(out / QUERIES_FILE, evaluated["queries"])
     details = {
@@ -53,7 +61,19 @@ def train_and_evaluate(cfg: LangPTuneConfig, eval_sessions: int = 0, k: int = 20
         "model": asdict(cfg.policy.model),
         "embedder": cfg.embedder_phase.embedder.model,
         "test": evaluated["metrics"],
-    }
+    } | ({"handover": handover} if handover else {})
     write_run_info(out, new_run_info("langptune", cfg.seed, {"data": describe_input(cfg.data)}, **details))
     logger.info("%s: %s", cfg.variant, evaluated["metrics"])
     return results
+
+
+def handover_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """The adapter hand-overs of a run (the start's and each policy phase's, this process's
+    and earlier ones' done.json): their count, bytes and mean seconds per part; {} if none."""
+    rows = [summary["handover_start"]] if summary.get("handover_start") else []
+    rows += [r["handover"] for r in summary["iterations"] if r.get("handover")]
+    if not rows:
+        return {}
+    keys = [key for key in rows[-1] if key.endswith("seconds")]
+    means = {f"mean_{key}": sum(r[key] for r in rows) / len(rows) for key in keys}
+    return {"count": len(rows), "bytes": rows[-1]["bytes"], "generators": rows[-1]["generators"]} | means

@@ -14,35 +14,29 @@ iteration (train_langptune); it reports the test table once, at the end.
 
 from __future__ import annotations
 
-import copy
-import os
 from collections.abc import Callable
 from typing import Any
 
 from steerrec.langptune.train import LangPTuneConfig
+from steerrec.train import trial as train_trial
 
-RESERVED = ("base", "runs", "eval_sessions")
+RESERVED = ("eval_sessions",)  # read by the trial itself ("base" and "runs" are every trial's)
 
 
 def trial_config(config: dict[str, Any], trial_name: str) -> LangPTuneConfig:
     """The base config with this trial's dotted overrides and its own run folder."""
-    from steerrec.config import from_dict, set_dotted
-
-    data = copy.deepcopy(config["base"])
-    for key, value in config.items():
-        if key not in RESERVED:
-            set_dotted(data, key, value)
-    data["out"] = os.path.join(config["runs"], trial_name)
-    return from_dict(LangPTuneConfig, data, f"trial {trial_name}")
+    return train_trial.trial_config(LangPTuneConfig, config, trial_name, RESERVED)
 
 
 def trial(config: dict[str, Any], report: Callable[[dict[str, Any]], None], get_context: Callable[[], Any]) -> None:
     """Train and evaluate this trial's config, then report its test metrics and baselines."""
     from steerrec.langptune.runs import train_and_evaluate
 
-    cfg = trial_config(config, get_context().get_trial_name())
-    results = train_and_evaluate(cfg, int(config.get("eval_sessions", 0)))
-    flat = {f"test_{k}": v for k, v in results["metrics"].items()}
-    for name, metrics in results["baselines"].items():
-        flat |= {f"{name}_{k}": v for k, v in metrics.items()}
-    report(flat | {"profile_length": cfg.policy.rollout.profile_length})
+    def fit(cfg: LangPTuneConfig) -> None:
+        results = train_and_evaluate(cfg, int(config.get("eval_sessions", 0)))
+        flat = {f"test_{k}": v for k, v in results["metrics"].items()}
+        for name, metrics in results["baselines"].items():
+            flat |= {f"{name}_{k}": v for k, v in metrics.items()}
+        report(flat | {"profile_length": cfg.policy.rollout.profile_length})
+
+    train_trial.run_trial(LangPTuneConfig, config, get_context, fit, RESERVED)

@@ -1,4 +1,6 @@
-"""LangPTune's alternation (Algorithm 1) in one process, resumable per outer iteration.
+"""LangPTune's alternation (Algorithm 1), resumable per outer iteration: in one process, or
+inside the Ray program's trainer actor (ray_program.py) with its generator group as the
+`ProfileWriter` that writes the embedder phase's profiles.
 
     cfg = load(LangPTuneConfig, None, ["data=/abs/world", "out=/abs/runs/lpt", "outer_iterations=2"])
     summary = train_langptune(cfg)          # then evaluate_langptune(cfg, ...) for the test table
@@ -20,19 +22,21 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from steerrec.langptune.config import EmbedderPhaseConfig, PolicyPhaseConfig
+from steerrec.langptune.config import EmbedderPhaseConfig, PolicyPhaseConfig, RayProgramConfig
 from steerrec.langptune.embedder import Catalog, embed_frozen, load_trainable
 from steerrec.langptune.sessions import Session, SessionConfig, history_text, load_sessions, profile_messages
 from steerrec.run_folder import write_json
 from steerrec.train.loop import LoopConfig, fit_local, load_weights, save_weights
 
 logger = logging.getLogger(__name__)
+Generate = Callable[[list[dict[str, Any]], int], list[dict[str, Any]]]  # (rows, seed) -> rows + generations
 
 # variant -> (query, train the embedder, train the policy)
 VARIANTS = {
@@ -91,6 +95,7 @@ class LangPTuneConfig:
     embedder_phase: EmbedderPhaseConfig = field(default_factory=EmbedderPhaseConfig)
     policy_loop: PolicyLoopConfig = field(default_factory=PolicyLoopConfig)
     embedder_loop: EmbedderLoopConfig = field(default_factory=EmbedderLoopConfig)
+    ray: RayProgramConfig = field(default_factory=RayProgramConfig)  # the Ray program's actors
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -101,10 +106,20 @@ class LangPTuneConfig:
         for name in ("outer_iterations", "cl_sessions", "max_train_sessions"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.ray.engine == "vllm":
+            _check_vllm(self)
 
     @property
     def query(self) -> str:
         return VARIANTS[self.variant][0]
+
+
+def _check_vllm(cfg: LangPTuneConfig) -> None:
+    model, rank = cfg.policy.model, cfg.ray.vllm.max_lora_rank
+    if model.source != "hf":
+        raise ValueError(f"ray.engine=vllm needs policy.model.source=hf, got {model.source!r}")
+    if rank < model.lora_r:
+        raise ValueError(f"ray.vllm.max_lora_rank must be >= policy.model.lora_r={model.lora_r}, got {rank}")
 
 
 class LangPTune:
@@ -125,22 +140,12 @@ class LangPTune:
         return profile_messages(s, self.catalog.text_of, self.cfg.sessions)
 
     def _policy(self) -> tuple[Any, Any]:
-        from steerrec.alignment.model import add_lora, build_tiny, build_tokenizer, load_pretrained
+        def texts() -> list[str]:
+            return [m["content"] for ss in self.splits.values() for s in ss for m in self.messages(s)] + list(
+                self.catalog.texts
+            )
 
-        model_cfg, tok_dir = self.cfg.policy.model, self.out / TOKENIZER
-        if model_cfg.source == "tiny":  # a BPE trained on the prompts once, kept for resumption
-            if tok_dir.is_dir():
-                from transformers import AutoTokenizer
-
-                tok = AutoTokenizer.from_pretrained(str(tok_dir))
-            else:
-                texts = [m["content"] for ss in self.splits.values() for s in ss for m in self.messages(s)]
-                tok = build_tokenizer(texts + self.catalog.texts, model_cfg.vocab_size)
-                tok.save_pretrained(str(tok_dir))
-            model = build_tiny(model_cfg, tok, self.cfg.seed)
-        else:
-            model, tok = load_pretrained(model_cfg)
-        return add_lora(model, model_cfg), tok
+        return load_policy(self.cfg.policy.model, self.out, self.cfg.seed, texts)
 
     def restore(self, directory: Path) -> None:
         """Load a finished iteration's adapter and embedder (those it has)."""
@@ -149,19 +154,61 @@ class LangPTune:
         if (directory / EMBEDDER).is_file():
             load_weights(self.embedder, directory / EMBEDDER)
 
-    def queries(self, sessions: list[Session], seed: int) -> list[str]:
-        """One sampled profile per session from the current policy, or the history text."""
+    def queries(self, sessions: list[Session], seed: int, generate: Generate | None = None) -> list[str]:
+        """One sampled profile per session from the current policy (written by `generate`,
+        default: in this process), or the history text."""
         if self.cfg.query == "history":
             return [history_text(s, self.catalog.text_of) for s in sessions]
         from steerrec.langptune.rollouts import generate_in_process, profile_requests, read_profiles
 
         rows = profile_requests(sessions, self.messages, self.cfg.policy.rollout, seed, samples=1, seeded=False)
-        return [p.text for p in read_profiles(generate_in_process(self.policy, self.tokenizer, rows, seed=seed))]
+        if generate is None:
+            return [p.text for p in read_profiles(generate_in_process(self.policy, self.tokenizer, rows, seed=seed))]
+        return [p.text for p in read_profiles(generate(rows, seed))]
 
 
-def train_langptune(cfg: LangPTuneConfig) -> dict[str, Any]:
-    """Run (or resume) the K outer iterations; returns {"iterations": [done.json rows], "run": LangPTune}."""
-    run = LangPTune(cfg)
+def load_policy(model_cfg: Any, out: Path, seed: int, texts: Callable[[], list[str]] | None = None) -> tuple[Any, Any]:
+    """(base policy + a fresh LoRA, tokenizer). A tiny policy's BPE is trained on `texts()`
+    once and kept under <out>/tokenizer, so a resumed run and a generator actor see the same."""
+    from steerrec.alignment.model import add_lora, build_tiny, build_tokenizer, load_pretrained
+
+    tok_dir = Path(out) / TOKENIZER
+    if model_cfg.source == "tiny":
+        if tok_dir.is_dir():
+            from transformers import AutoTokenizer
+
+            tok = AutoTokenizer.from_pretrained(str(tok_dir))
+        elif texts is None:
+            raise FileNotFoundError(f"{tok_dir}: no tokenizer for the tiny policy (the trainer writes it first)")
+        else:
+            tok = build_tokenizer(texts(), model_cfg.vocab_size)
+            tok.save_pretrained(str(tok_dir))
+        model = build_tiny(model_cfg, tok, seed)
+    else:
+        model, tok = load_pretrained(model_cfg)
+    return add_lora(model, model_cfg), tok
+
+
+class ProfileWriter(Protocol):
+    """Who writes the embedder phase's profiles: `sync` hands the trainer's current policy
+    (its adapter) over and returns what that cost ({} when nothing moves); `generate` takes
+    engine rows and a seed and returns them with generations."""
+
+    def sync(self, policy: Any) -> dict[str, Any]: ...
+
+    def generate(self, rows: list[dict[str, Any]], seed: int) -> list[dict[str, Any]]: ...
+
+
+def train_langptune(
+    cfg: LangPTuneConfig, writer: ProfileWriter | None = None, run: LangPTune | None = None
+) -> dict[str, Any]:
+    """Run (or resume) the K outer iterations; returns {"iterations": [done.json rows], "run": LangPTune}.
+
+    writer: where the embedder phase's profiles are written (default: in this process, on
+    the policy itself). It is synced once before the first iteration and after each policy
+    phase; what a sync cost goes into the summary ("handover_start") and that iteration's
+    done.json ("handover")."""
+    run = run or LangPTune(cfg)
     _, train_emb, train_pol = VARIANTS[cfg.variant]
     done = sorted(p.parent for p in run.out.glob(f"iter_*/{DONE}"))
     rows = [json.loads((d / DONE).read_text()) for d in done]
@@ -169,21 +216,28 @@ def train_langptune(cfg: LangPTuneConfig) -> dict[str, Any]:
         run.restore(d)  # the latest iteration's files win; an earlier one may hold the other model
     if done:
         logger.info("resuming after outer iteration %d", rows[-1]["iteration"])
-    for k in range(len(done), cfg.outer_iterations if (train_emb or train_pol) else 0):
+    todo = range(len(done), cfg.outer_iterations if (train_emb or train_pol) else 0)
+    writes = writer is not None and train_emb and cfg.query == "profile"
+    summary: dict[str, Any] = {"iterations": rows, "run": run}
+    if writes and len(todo):
+        summary["handover_start"] = writer.sync(run.policy)
+    for k in todo:
         directory = run.out / f"iter_{k:02d}"
         row: dict[str, Any] = {"iteration": k}
         started = time.perf_counter()
         if train_emb:
-            row["embedder"] = _embedder_phase(run, k, directory)
+            row["embedder"] = _embedder_phase(run, k, directory, writer.generate if writes else None)
         if train_pol:
             row["policy"] = _policy_phase(run, k, directory)
+            if writes:
+                row["handover"] = writer.sync(run.policy)
         row["seconds"] = time.perf_counter() - started
         write_json(directory / DONE, row)
         rows.append(row)
-    return {"iterations": rows, "run": run}
+    return summary
 
 
-def _embedder_phase(run: LangPTune, k: int, directory: Path) -> dict[str, Any]:
+def _embedder_phase(run: LangPTune, k: int, directory: Path, generate: Generate | None = None) -> dict[str, Any]:
     from steerrec.langptune.embedder_task import EmbedderTask
 
     cfg = run.cfg
@@ -200,7 +254,7 @@ def _embedder_phase(run: LangPTune, k: int, directory: Path) -> dict[str, Any]:
             "valid": run.splits.get("valid", [])[: cfg.embedder_phase.max_valid],
         }
         for split, sessions in chosen.items():
-            pairs[split] = [[q, s.target] for q, s in zip(run.queries(sessions, seed=1000 * k + 1), sessions)]
+            pairs[split] = [[q, s.target] for q, s in zip(run.queries(sessions, 1000 * k + 1, generate), sessions)]
         logger.info("iteration %d: %d CL queries in %.1f s", k, len(pairs["train"]), time.perf_counter() - started)
         write_json(pairs_file, pairs)
     as_pairs = {s: [(q, item) for q, item in v] for s, v in pairs.items()}

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import ray.data
 
 ENGINES = ("vllm", "http", "local")
+LORA_BUCKETS = ("s3://", "gs://", "abfss://", "azure://")  # what ray.data.llm downloads adapters from
 LOCAL_BACKENDS = ("auto", "llama_cpp", "transformers")
 INPUT_COLUMNS = ("messages", "sampling_params")
 OUTPUT_COLUMNS = ("generated_text", "num_input_tokens", "num_generated_tokens")
@@ -55,6 +56,12 @@ class VLLMSection:
     dtype: str = "auto"
     log_engine_metrics: bool = False  # True needs Ray Serve's metrics export
     engine_kwargs: dict[str, Any] = field(default_factory=dict)  # more vLLM engine args
+    # LoRA per request (a row's `model` names its adapter; steerrec.llm.vllm_engine.lora_rows):
+    max_lora_rank: int = 0  # > 0 turns LoRA on (vLLM's enable_lora, max_lora_rank)
+    max_loras: int = 1  # adapters an engine holds on the GPU at once
+    # ray.data.llm's dynamic_lora_loading_path: a bucket whose subfolders are adapters, rows
+    # naming a subfolder; "" = rows name an adapter folder every engine node can read
+    lora_path: str = ""
 
     def __post_init__(self) -> None:
         _positive(
@@ -67,6 +74,13 @@ class VLLMSection:
         )
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError(f"vllm.gpu_memory_utilization must be in (0, 1], got {self.gpu_memory_utilization}")
+        _positive("vllm", max_loras=self.max_loras)
+        if self.max_lora_rank < 0:
+            raise ValueError(f"vllm.max_lora_rank must be >= 0 (0: no LoRA), got {self.max_lora_rank}")
+        if self.lora_path and not self.lora_path.startswith(LORA_BUCKETS):
+            raise ValueError(f"vllm.lora_path must start with one of {LORA_BUCKETS}, got {self.lora_path!r}")
+        if self.lora_path and not self.max_lora_rank:
+            raise ValueError(f"vllm.lora_path={self.lora_path!r} needs vllm.max_lora_rank > 0")
 
 
 @dataclass

@@ -38,6 +38,8 @@ def vllm_processor_config(cfg: EngineConfig) -> vLLMEngineProcessorConfig:
     if clash:
         raise ValueError(f"vllm.engine_kwargs repeats {clash}: set them as vllm.<name> instead")
     engine_kwargs.update(v.engine_kwargs)
+    if v.max_lora_rank:
+        engine_kwargs.update(enable_lora=True, max_lora_rank=v.max_lora_rank, max_loras=v.max_loras)
     return vLLMEngineProcessorConfig(
         model_source=cfg.model,
         engine_kwargs=engine_kwargs,
@@ -46,7 +48,16 @@ def vllm_processor_config(cfg: EngineConfig) -> vLLMEngineProcessorConfig:
         concurrency=(v.concurrency, v.concurrency),
         accelerator_type=v.accelerator_type,
         log_engine_metrics=v.log_engine_metrics,
+        dynamic_lora_loading_path=v.lora_path or None,
     )
+
+
+def lora_rows(rows: list[dict[str, Any]], adapter: str) -> list[dict[str, Any]]:
+    """`rows` generated with a LoRA: ray.data.llm's vLLM stage turns a row's `model` (when it
+    differs from the processor's model) into a LoRARequest for the adapter of that name, a
+    subfolder of vllm.lora_path, or with no lora_path the adapter folder itself; an engine
+    loads each name once, so a new adapter needs a new name."""
+    return [{**r, "model": adapter} for r in rows]
 
 
 def vllm_sampling_params(params: Any) -> dict[str, Any]:
