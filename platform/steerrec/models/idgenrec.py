@@ -29,9 +29,9 @@ from steerrec.models.seq2seq import (
     GenerativeRecommender,
     Persistent,
     T5StackConfig,
-    beam_attention_name,
     cache_arg,
     check_t5_sizes,
+    t5_from_sizes,
 )
 
 
@@ -71,24 +71,7 @@ class T5Seq2Seq(GenerativeRecommender, nn.Module):
 
     def __init__(self, sizes: T5StackConfig, vocab_size: int) -> None:
         super().__init__()
-        from transformers import T5Config, T5ForConditionalGeneration
-
-        t5_cfg = T5Config(
-            vocab_size=vocab_size,
-            d_model=sizes.d_model,
-            d_ff=sizes.d_ff,
-            d_kv=sizes.d_kv,
-            num_heads=sizes.num_heads,
-            num_layers=sizes.num_layers,
-            num_decoder_layers=sizes.num_layers,
-            dropout_rate=sizes.dropout,
-            pad_token_id=PAD_ID,
-            eos_token_id=EOS_ID,
-            decoder_start_token_id=PAD_ID,
-            use_cache=False,
-            attn_implementation=beam_attention_name(),
-        )
-        self.t5 = T5ForConditionalGeneration(t5_cfg)
+        self.t5 = t5_from_sizes(sizes, vocab_size, PAD_ID, EOS_ID, PAD_ID)
 
     def embeddings(self) -> torch.Tensor:
         return self.t5.get_input_embeddings().weight  # [V, d]
