@@ -4,11 +4,13 @@
         python jobs/train_idgenrec.py --data /abs/data/world --benchmark /abs/bench/world \
         --out /abs/runs/idgenrec-s0 --seed 0 train.rounds=3 train.rec_epochs=10
 
-It trains in the job's own process (the phases run on steerrec.train.loop's fit_local; Ray
-Train is not wired up yet). Trailing `key=value` pairs override IDGenRecJobConfig fields
-(train.model.recommender.d_model=128, train.ids.n_groups=5, train.loop.batch_size=32, ...).
-Re-running with the same --out resumes: finished phases are skipped, the current one
-continues from its last checkpoint (delete <out>/phases to restart).
+Each phase runs on Ray Train (steerrec.train.loop's fit_ray; scaling.num_workers=2 for data
+parallel); `--local` runs them in this process instead (fit_local). Trailing `key=value`
+pairs override IDGenRecJobConfig fields (train.model.recommender.d_model=128,
+train.ids.n_groups=5, train.loop.batch_size=32, ...). Re-running with the same --out
+resumes: finished phases train nothing, the current one continues from its last checkpoint
+(delete <out>/phases to restart).
+In the pipeline it is model `idgenrec` (section `idgenrec:` of the pipeline YAML).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 
 from steerrec.cli import main
+from steerrec.cluster import init_ray
 from steerrec.config import load
 from steerrec.train.idgenrec_job import IDGenRecJobConfig, run_idgenrec
 
@@ -27,13 +30,16 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, help="the run folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--config", help="YAML with IDGenRecJobConfig fields")
+    parser.add_argument("--local", action="store_true", help="run in this process, without Ray Train")
     parser.add_argument("overrides", nargs="*", help="key=value overrides")
     return parser
 
 
 def run(args: argparse.Namespace) -> None:
     flags = {"data": args.data, "benchmark": args.benchmark, "out": args.out, "train.loop.seed": args.seed}
-    cfg = load(IDGenRecJobConfig, args.config, args.overrides, flags)
+    cfg = load(IDGenRecJobConfig, args.config, args.overrides, flags | {"use_ray": not args.local})
+    if cfg.use_ray:
+        init_ray()
     summary = run_idgenrec(cfg)
     rounds = cfg.train.rounds
     last = summary["phases"][f"round{rounds}_rec"]

@@ -9,7 +9,9 @@ A recommender run (steerrec.train.recommender writes it, evaluation and serving 
 <out>/config.yaml              the model's config (Model.load(out) rebuilds it)
 <out>/model.safetensors        the best epoch's weights (valid NDCG@10)
 <out>/encoder/                 Mender-Tok only: the text encoder's HF config and tokenizer
-<out>/semantic_ids.parquet     item_id, codes (list<int32>); row order = the model's item rows
+<out>/semantic_ids.parquet     item_id, codes (list<int32>); row order = the model's item rows; IDGenRec:
+                               codes of varying length (a textual ID's token ids) and its text
+<out>/tokenizer.json           IDGenRec only: the tokenizer of its textual IDs and prompts
 <out>/items.parquet            item_id, title, text (the listing steering matches; not in older folders): a
                                copy, serving needs nothing outside; without semantic IDs its rows are the item rows
 <out>/item_embeddings.parquet  Mender-Emb only: item_id, embedding, same row order
@@ -38,42 +40,20 @@ from pathlib import Path
 from typing import Any
 
 # the run folder's file names live with the other folder contracts in data/schema.py, so that
-# models (below this module) can use them too
-from steerrec.data.schema import (  # re-exported: run folders are read and written through this module
-    CONFIG_FILE as CONFIG_FILE,
-)
-from steerrec.data.schema import (
-    ITEM_EMBEDDINGS_FILE as ITEM_EMBEDDINGS_FILE,
-)
-from steerrec.data.schema import (
-    ITEMS_FILE as ITEMS_FILE,
-)
-from steerrec.data.schema import (
-    JOB_FILE as JOB_FILE,
-)
-from steerrec.data.schema import (
-    METRICS_FILE as METRICS_FILE,
-)
-from steerrec.data.schema import (
-    MODEL_FILE as MODEL_FILE,
-)
-from steerrec.data.schema import (
-    PLOT_FILE as PLOT_FILE,
-)
-from steerrec.data.schema import (
-    QUALITY_FILE as QUALITY_FILE,
-)
-from steerrec.data.schema import (
-    RAY_DIR as RAY_DIR,
-)
-from steerrec.data.schema import (
-    RESULTS_FILE as RESULTS_FILE,
-)
-from steerrec.data.schema import (
-    RUN_FILE as RUN_FILE,
-)
-from steerrec.data.schema import (
-    SEMANTIC_IDS_FILE as SEMANTIC_IDS_FILE,
+# models (below this module) can use them too; re-exported: run folders are read and written here
+from steerrec.data.schema import (  # noqa: F401
+    CONFIG_FILE,
+    ITEM_EMBEDDINGS_FILE,
+    ITEMS_FILE,
+    JOB_FILE,
+    METRICS_FILE,
+    MODEL_FILE,
+    PLOT_FILE,
+    QUALITY_FILE,
+    RAY_DIR,
+    RESULTS_FILE,
+    RUN_FILE,
+    SEMANTIC_IDS_FILE,
 )
 from steerrec.errors import UserError
 
@@ -230,7 +210,7 @@ class RecommenderRun:
     model_name: str  # the registry name (steerrec.models)
     model: Any  # in eval mode
     item_ids: list[str]  # the model's item rows (semantic_ids.parquet order, else items.parquet order)
-    codes: Any  # np.ndarray [n_items, L] int64; L = 0 without semantic IDs
+    codes: Any  # np.ndarray [n_items, L] int64; L = 0 without semantic IDs; -1 after a textual ID's end
     titles: dict[str, str]  # every item of items.parquet ("" where it has no title)
     item_emb: Any = None  # np.ndarray [n_items, d] (Mender-Emb) or None
     texts: dict[str, str] = field(default_factory=dict)  # items.parquet's listing (title in older folders)
@@ -259,7 +239,8 @@ def load_recommender(run_dir: str | Path, models: Sequence[str] | None = None) -
     item_ids, titles, texts = _read_items(require_file(run_dir, ITEMS_FILE))
     codes = np.zeros((len(item_ids), 0), dtype=np.int64)
     if (run_dir / SEMANTIC_IDS_FILE).is_file():
-        item_ids, codes = _read_semantic_ids(run_dir / SEMANTIC_IDS_FILE, titles)
+        variable = getattr(model, "variable_length_ids", False)
+        item_ids, codes = _read_semantic_ids(run_dir / SEMANTIC_IDS_FILE, titles, variable)
     item_emb = None
     if (run_dir / ITEM_EMBEDDINGS_FILE).is_file():
         item_emb = _read_item_embeddings(run_dir / ITEM_EMBEDDINGS_FILE, item_ids)
@@ -284,7 +265,9 @@ def _read_items(path: Path) -> tuple[list[str], dict[str, str], dict[str, str]]:
     return ids, titles, {i: x or titles[i] or i for i, x in zip(ids, texts)}
 
 
-def _read_semantic_ids(path: Path, titles: dict[str, str]) -> tuple[list[str], Any]:
+def _read_semantic_ids(path: Path, titles: dict[str, str], variable: bool = False) -> tuple[list[str], Any]:
+    """(item ids, codes [n, L]); with `variable` the rows may differ in length (at least 1)
+    and are right-padded with -1."""
     import numpy as np
     import pyarrow.parquet as pq
 
@@ -294,7 +277,9 @@ def _read_semantic_ids(path: Path, titles: dict[str, str]) -> tuple[list[str], A
     ids = table.column("item_id").to_pylist()
     codes = table.column("codes").to_pylist()
     widths = {len(c) for c in codes if c is not None}
-    if None in codes or len(widths) != 1:
+    if variable and (None in codes or 0 in widths):
+        raise RunFolderError(f"{path}: field 'codes': every row needs a non-empty list")
+    if not variable and (None in codes or len(widths) != 1):
         raise RunFolderError(f"{path}: field 'codes': every row needs a list of one common length, got {widths}")
     if len(set(ids)) != len(ids):
         raise RunFolderError(f"{path}: field 'item_id': an item appears twice")
@@ -303,6 +288,8 @@ def _read_semantic_ids(path: Path, titles: dict[str, str]) -> tuple[list[str], A
         raise RunFolderError(
             f"{path}: row {missing[0]}: item {ids[missing[0]]!r} not in {ITEMS_FILE} ({len(missing)} missing)"
         )
+    if variable:
+        return ids, np.array([c + [-1] * (max(widths) - len(c)) for c in codes], dtype=np.int64)
     return ids, np.asarray(codes, dtype=np.int64)
 
 

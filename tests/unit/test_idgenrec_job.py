@@ -58,7 +58,7 @@ def test_job_writes_a_run_folder_with_unique_textual_ids(tmp_path):
         rec_epochs=1, loop=LoopConfig(batch_size=16, progress=False),
     )  # fmt: skip
     out = tmp_path / "run"
-    summary = run_idgenrec(IDGenRecJobConfig(data=data, benchmark=bench, out=str(out), train=train))
+    summary = run_idgenrec(IDGenRecJobConfig(data=data, benchmark=bench, out=str(out), train=train, use_ray=False))
     info = read_run_info(out, kinds=("recommender",))
     assert info.details["model"] == "idgenrec" and info.details["ids"]["empty_text_items"] == 1
     assert info.inputs["benchmark"]["path"] == bench and info.details["rounds"] == 1

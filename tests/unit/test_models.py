@@ -376,8 +376,8 @@ def test_sasrec_is_causal_and_scores_every_item():
 
 
 def test_registry_and_config_checks():
-    assert sorted(MODELS) == ["mender_emb", "mender_tok", "sasrec", "tiger"]
-    with pytest.raises(KeyError, match=r"unknown model 'tigre'; known: \['mender_emb', 'mender_tok'"):
+    assert sorted(MODELS) == ["idgenrec", "mender_emb", "mender_tok", "sasrec", "tiger"]
+    with pytest.raises(KeyError, match=r"unknown model 'tigre'; known: \['idgenrec', 'mender_emb', 'mender_tok'"):
         build_model("tigre", None)
     assert model_class("sasrec") is SASRec and config_class("tiger") is TigerConfig
     assert isinstance(build_model("sasrec", SASRecConfig(n_items=3, hidden=8)), SASRec)

@@ -211,3 +211,57 @@ def test_haproxy_ingress_variables_keep_what_the_user_set():
     env = {"RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}
     assert use_haproxy_ingress(env) == {"RAY_SERVE_ENABLE_HA_PROXY": "1", "RAY_SERVE_THROUGHPUT_OPTIMIZED": "0"}
     assert set(HAPROXY_ENV) == set(env)
+
+
+@pytest.fixture(scope="module")
+def idgenrec_dir(tmp_path_factory):
+    """A tiny random IDGenRec run folder: 30 items with textual IDs, one a prefix of another."""
+    from steerrec.serving.tiny_run import build_idgenrec_run
+
+    return build_idgenrec_run(tmp_path_factory.mktemp("idgenrec"))
+
+
+def _idgenrec_brute_force(rec, request):
+    """Every item's teacher-forced log-prob of its ID + </s> under the recommender, plus its bias."""
+    from steerrec.models.idgenrec_text import EOS_ID
+    from steerrec.train.idgenrec_batches import padded
+
+    query = rec.resolve(request)
+    bias = _bias(rec, query)
+    model = rec.run.model.recommender
+    labels = padded([[t for t in row if t >= 0] + [EOS_ID] for row in rec.run.codes.tolist()], -100)
+    with torch.no_grad():
+        state = rec.run.model.recommender.encode(rec._model_batch([query]))
+        n = rec.n_items
+        memory = {"memory": state["memory"].expand(n, -1, -1), "mask": state["mask"].expand(n, -1)}
+        logp = torch.log_softmax(model.logits(memory, labels).float(), -1)
+        logp = logp.gather(-1, labels.clamp(min=0)[..., None]).squeeze(-1)
+        logp = (logp * (labels >= 0)).sum(-1)
+    score = logp.numpy() + bias
+    ranked = sorted(_allowed(rec, query), key=lambda r: -score[r])
+    return [(rec.run.item_ids[r], float(score[r])) for r in ranked][: request.k]
+
+
+def test_an_idgenrec_run_is_served_exactly_with_its_textual_ids(idgenrec_dir, rec):
+    import pyarrow.parquet as pq
+
+    idgenrec = Recommender.from_run(idgenrec_dir, beam_size=64)  # the beam holds every item: exact
+    assert idgenrec.model_name == "idgenrec" and idgenrec.n_items == 30
+    table = pq.read_table(idgenrec_dir / "semantic_ids.parquet").to_pydict()
+    texts = dict(zip(table["item_id"], table["text"]))
+    assert any(b.startswith(a + " ") for a in texts.values() for b in texts.values())  # an ID that is a prefix
+    requests = [
+        RecommendRequest(user_id="u1", k=5),
+        RecommendRequest(history=["i0003", "i0010"], preferences=["avoid red lamps"], k=10),
+        RecommendRequest(history=[], k=MAX_K, exclude_history=False),
+    ]
+    batched = idgenrec.recommend(requests)
+    for request, together in zip(requests, batched):
+        [alone] = idgenrec.recommend([request])
+        expected = _idgenrec_brute_force(idgenrec, request)
+        assert [i.item_id for i in together.items] == [i.item_id for i in alone.items] == [e for e, _ in expected]
+        assert [i.score for i in together.items] == pytest.approx([s for _, s in expected], abs=1e-4)
+        assert all(i.id_text == texts[i.item_id] for i in together.items) and together.model == "idgenrec"
+    assert len(batched[2].items) == 30  # every item reachable: no invalid ID, none lost
+    assert not {"i0003", "i0010"} & {i.item_id for i in batched[1].items}  # history left out
+    assert all(i.id_text is None for i in rec.recommend([REQUESTS[0]])[0].items)  # semantic-ID models: none

@@ -107,7 +107,7 @@ def evaluate_run(
             logger.warning("%s: no rows, axis %s left out", source, axis)
             continue
         texts = B.TextTable.build([ex], embed, item_emb.shape[1]) if name == "mender_emb" else None
-        encoded = B.encode(name, model.config, ex, catalog, item_emb, texts)
+        encoded = B.encode(name, model.config, ex, catalog, item_emb, texts, getattr(model, "tokenizer", None))
         if cfg.steering.enabled and any(ex.preferences):
             steerer = steerer or Steerer([run.texts[i] for i in run.item_ids], cfg.steering)
             encoded["item_bias"] = steerer.item_bias([steerer.read(p) for p in ex.preferences])

@@ -1,4 +1,4 @@
-"""Recommender models by name: TIGER, Mender-Tok, Mender-Emb, SASRec.
+"""Recommender models by name: TIGER, Mender-Tok, Mender-Emb, SASRec, IDGenRec.
 
     model = build_model("tiger", TigerConfig(codebook_sizes=[256, 256, 256, 8]))
     model = model_class("mender_tok").load("runs/x")
@@ -18,6 +18,7 @@ _ENTRIES: dict[str, tuple[str, str, str]] = {
     "mender_tok": ("steerrec.models.mender", "MenderTok", "MenderTokConfig"),
     "mender_emb": ("steerrec.models.mender", "MenderEmb", "MenderEmbConfig"),
     "sasrec": ("steerrec.models.sasrec", "SASRec", "SASRecConfig"),
+    "idgenrec": ("steerrec.models.idgenrec", "IDGenRec", "IDGenRecConfig"),  # jobs/train_idgenrec.py trains it
 }
 
 

@@ -24,14 +24,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from steerrec.models.idgenrec_text import EOS_ID, PAD_ID, UNK_ID
+from steerrec.models.idgenrec_text import EOS_ID, PAD_ID, TOKENIZER_FILE, UNK_ID
 from steerrec.models.seq2seq import (
     GenerativeRecommender,
     Persistent,
     T5StackConfig,
-    beam_attention_name,
     cache_arg,
     check_t5_sizes,
+    t5_from_sizes,
 )
 
 
@@ -71,24 +71,7 @@ class T5Seq2Seq(GenerativeRecommender, nn.Module):
 
     def __init__(self, sizes: T5StackConfig, vocab_size: int) -> None:
         super().__init__()
-        from transformers import T5Config, T5ForConditionalGeneration
-
-        t5_cfg = T5Config(
-            vocab_size=vocab_size,
-            d_model=sizes.d_model,
-            d_ff=sizes.d_ff,
-            d_kv=sizes.d_kv,
-            num_heads=sizes.num_heads,
-            num_layers=sizes.num_layers,
-            num_decoder_layers=sizes.num_layers,
-            dropout_rate=sizes.dropout,
-            pad_token_id=PAD_ID,
-            eos_token_id=EOS_ID,
-            decoder_start_token_id=PAD_ID,
-            use_cache=False,
-            attn_implementation=beam_attention_name(),
-        )
-        self.t5 = T5ForConditionalGeneration(t5_cfg)
+        self.t5 = t5_from_sizes(sizes, vocab_size, PAD_ID, EOS_ID, PAD_ID)
 
     def embeddings(self) -> torch.Tensor:
         return self.t5.get_input_embeddings().weight  # [V, d]
@@ -128,15 +111,61 @@ class T5Seq2Seq(GenerativeRecommender, nn.Module):
 
 
 class IDGenRec(Persistent, nn.Module):
-    """The two T5s; save/load write config.yaml and model.safetensors (the tokenizer apart)."""
+    """The two T5s; save/load write config.yaml and model.safetensors; `load` also reads the
+    run folder's tokenizer.json into `tokenizer` (None when the folder has none)."""
 
     config_class = IDGenRecConfig
+    variable_length_ids = True  # its run folder's codes differ in length (steerrec.run_folder)
 
     def __init__(self, config: IDGenRecConfig) -> None:
         super().__init__()
         self.config = config
         self.generator = T5Seq2Seq(config.generator, config.vocab_size)
         self.recommender = T5Seq2Seq(config.recommender, config.vocab_size)
+        self.tokenizer: Any = None
+
+    @classmethod
+    def load(cls, directory: Any) -> IDGenRec:
+        from pathlib import Path
+
+        from steerrec.models.idgenrec_text import load_tokenizer
+
+        model = super().load(directory)
+        path = Path(directory) / TOKENIZER_FILE
+        model.tokenizer = load_tokenizer(str(path)) if path.is_file() else None
+        return model
+
+    def prompt_batch(self, histories: Any) -> dict[str, torch.Tensor]:
+        """The recommender's input (input_ids, mask [B, S]) for histories of IDs (token lists,
+        oldest first) in the first template, as validation and the evaluator read them."""
+        from steerrec.models.idgenrec_text import encode_prompt
+
+        if self.tokenizer is None:
+            raise ValueError("IDGenRec.prompt_batch needs the run's tokenizer (load the run folder)")
+        prompts = [encode_prompt(self.tokenizer, 0, h, self.config.max_prompt_tokens)[0] for h in histories]
+        ids = torch.full((len(prompts), max(map(len, prompts), default=1)), PAD_ID, dtype=torch.long)
+        for row, prompt in enumerate(prompts):
+            ids[row, : len(prompt)] = torch.as_tensor(prompt)
+        ids = ids.to(self.recommender.embeddings().device)
+        return {"input_ids": ids, "mask": ids != PAD_ID}
+
+    def item_trie(self, codes: Any) -> Any:
+        """The prefix trie over the items' IDs: `codes` [n_items, L] token ids, -1 after each
+        ID's end (steerrec.run_folder pads variable-length IDs so); every ID gets </s>."""
+        from steerrec.decoding import PrefixTrie
+
+        ids = [[int(t) for t in row if t >= 0] for row in codes]
+        return PrefixTrie.from_sequences(ids, self.config.vocab_size, EOS_ID, PAD_ID)
+
+    def forward(self, batch: dict[str, Any], part: str) -> torch.Tensor:
+        """The training loss of `part`: "generator" or "recommender" (token cross-entropy of
+        batch["labels"]) or "soft" (`soft_loss`, which trains the generator through the
+        recommender). The trainer calls the model, so that DDP sees every phase's forward."""
+        if part == "soft":
+            return self.soft_loss(batch)
+        if part not in ("generator", "recommender"):
+            raise ValueError(f"part must be 'generator', 'recommender' or 'soft', got {part!r}")
+        return getattr(self, part)(batch)
 
     @torch.no_grad()
     def candidates(

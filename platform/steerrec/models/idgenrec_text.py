@@ -23,6 +23,7 @@ from typing import Any
 
 PAD_ID, EOS_ID, UNK_ID = 0, 1, 2
 SPECIALS = ("<pad>", "</s>", "<unk>")
+TOKENIZER_FILE = "tokenizer.json"  # in an IDGenRec run folder and its phases folder
 HISTORY = "{history}"
 TEMPLATES = (
     "The user has purchased items {history}; predict the next possible item to be bought by the user.",

@@ -105,6 +105,32 @@ def check_codebook_sizes(prefix: str, sizes: list[int]) -> None:
         raise ValueError(f"{prefix}.codebook_sizes must be a non-empty list of ints >= 1, got {sizes!r}")
 
 
+def t5_from_sizes(
+    sizes: Any, vocab_size: int, pad: int, eos: int | None, decoder_start: int, num_decoder_layers: int | None = None
+) -> Any:
+    """A randomly initialised T5ForConditionalGeneration (no weights downloaded) of `sizes`
+    (num_layers, d_model, d_ff, num_heads, d_kv, dropout: a T5StackConfig or a model config
+    with those fields); the decoder has `num_decoder_layers` (default: num_layers)."""
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    t5_cfg = T5Config(
+        vocab_size=vocab_size,
+        d_model=sizes.d_model,
+        d_ff=sizes.d_ff,
+        d_kv=sizes.d_kv,
+        num_heads=sizes.num_heads,
+        num_layers=sizes.num_layers,
+        num_decoder_layers=sizes.num_layers if num_decoder_layers is None else num_decoder_layers,
+        dropout_rate=sizes.dropout,
+        pad_token_id=pad,
+        eos_token_id=eos,
+        decoder_start_token_id=decoder_start,
+        use_cache=False,
+        attn_implementation=beam_attention_name(),
+    )
+    return T5ForConditionalGeneration(t5_cfg)
+
+
 def t5_stack(cfg: T5StackConfig, vocab_size: int, is_decoder: bool):
     """A randomly initialised T5 encoder or decoder stack (no weights downloaded)."""
     from transformers import T5Config

@@ -19,10 +19,10 @@ from torch import nn
 
 from steerrec.models.seq2seq import (
     GenerativeRecommender,
-    beam_attention_name,
     cache_arg,
     check_codebook_sizes,
     check_t5_sizes,
+    t5_from_sizes,
 )
 from steerrec.models.vocab import BOS, PAD, SemanticIdVocab
 
@@ -60,26 +60,9 @@ class Tiger(GenerativeRecommender, nn.Module):
 
     def __init__(self, config: TigerConfig) -> None:
         super().__init__()
-        from transformers import T5Config, T5ForConditionalGeneration
-
         self.config = config
         self.vocab = SemanticIdVocab(config.codebook_sizes)
-        t5_cfg = T5Config(
-            vocab_size=self.vocab.size,
-            d_model=config.d_model,
-            d_ff=config.d_ff,
-            d_kv=config.d_kv,
-            num_heads=config.num_heads,
-            num_layers=config.num_layers,
-            num_decoder_layers=config.num_decoder_layers,
-            dropout_rate=config.dropout,
-            pad_token_id=PAD,
-            eos_token_id=None,
-            decoder_start_token_id=BOS,
-            use_cache=False,
-            attn_implementation=beam_attention_name(),
-        )
-        self.t5 = T5ForConditionalGeneration(t5_cfg)
+        self.t5 = t5_from_sizes(config, self.vocab.size, PAD, None, BOS, num_decoder_layers=config.num_decoder_layers)
 
     def encode(self, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
         history = batch["history"]

@@ -65,6 +65,7 @@ class Item(BaseModel):
 
 class ScoredItem(Item):
     score: float = Field(description="log-probability of the item's semantic ID, plus its steering bias")
+    id_text: str | None = Field(None, description="the item's textual ID (IDGenRec runs; None otherwise)")
 
 
 class SteeringReading(BaseModel):

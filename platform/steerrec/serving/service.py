@@ -42,7 +42,9 @@ from steerrec.steering import Reading, Steerer, SteeringConfig, item_bias
 logger = logging.getLogger(__name__)
 
 BEAM_SIZE = 20  # beams per request; the most items one request can get
-SERVABLE = ("mender_tok", "tiger")  # mender_emb needs an embedder at request time; sasrec has no preferences
+# mender_emb needs an embedder at request time; sasrec has no preferences (tiger and idgenrec
+# read none either, but they decode item IDs under the trie, so steering's biases reach them)
+SERVABLE = ("mender_tok", "tiger", "idgenrec")
 
 
 class RequestError(ValueError):
@@ -65,9 +67,9 @@ class RunFolder:
     """What serving needs from a run folder, read by `load_run`."""
 
     model_name: str
-    model: Any  # a GenerativeRecommender in eval mode
+    model: Any  # a GenerativeRecommender (or IDGenRec) in eval mode
     item_ids: list[str]  # row i has semantic ID codes[i]
-    codes: np.ndarray  # [n_items, L]
+    codes: np.ndarray  # [n_items, L]; IDGenRec: a textual ID's token ids, -1 after its end
     titles: dict[str, str]  # every catalog item
     histories: dict[str, list[str]] | None  # user -> item ids, oldest first; None without interactions
     texts: list[str] | None = None  # row i's listing for steering (items.parquet's text, else its title)
@@ -144,9 +146,14 @@ class Recommender:
         self.steering = steerer.cfg if steerer else steering or SteeringConfig()
         texts = run.texts or [run.titles[i] or i for i in run.item_ids]
         self.steerer = steerer or (Steerer(texts, self.steering) if self.steering.enabled else None)
-        vocab = run.model.vocab
-        self.item_tokens = vocab.encode_items(run.codes)  # [n_items, L]
-        self.trie = PrefixTrie.from_codes(run.codes, vocab.offsets, vocab.size)
+        self.id_texts: list[str] | None = None
+        if hasattr(run.model, "item_trie"):  # IDGenRec: variable-length textual IDs
+            self.trie = run.model.item_trie(run.codes)
+            self.id_texts = [run.model.tokenizer.decode([t for t in row if t >= 0]) for row in run.codes.tolist()]
+        else:
+            vocab = run.model.vocab
+            self.item_tokens = vocab.encode_items(run.codes)  # [n_items, L]
+            self.trie = PrefixTrie.from_codes(run.codes, vocab.offsets, vocab.size)
         self.row = {item: i for i, item in enumerate(run.item_ids)}
         self._catalog = list(run.titles)
         self._lower = [f"{run.titles[i]}\n{i}".lower() for i in self._catalog]
@@ -201,8 +208,9 @@ class Recommender:
         out = []
         for query, item_rows, item_scores in zip(queries, rows.tolist(), scores.tolist()):
             kept = [(r, s) for r, s in zip(item_rows, item_scores) if r >= 0 and s != float("-inf")][: query.k]
+            ids, texts = self.run.item_ids, self.id_texts
             items = [
-                ScoredItem(item_id=self.run.item_ids[r], title=self.run.titles[self.run.item_ids[r]], score=s)
+                ScoredItem(item_id=ids[r], title=self.run.titles[ids[r]], score=s, id_text=texts[r] if texts else None)
                 for r, s in kept
             ]
             steering = [
@@ -220,6 +228,11 @@ class Recommender:
         model = self.run.model
         bias = item_bias([q.readings for q in queries], [q.exclude for q in queries], self.n_items, self.steering)
         with torch.inference_mode():
+            if self.id_texts is not None:  # IDGenRec: its recommender's search, under the same trie and biases
+                device = next(model.parameters()).device
+                bias = None if bias is None else torch.from_numpy(bias).to(device)
+                trie = self.trie.to(device)
+                return model.recommend(self._model_batch(queries), trie, self.beam_size, self.beam_size, bias)
             state = model.encode(self._model_batch(queries))
             memory = state["memory"]
             return constrained_beam_search(
@@ -246,8 +259,11 @@ class Recommender:
             return {
                 "text": [format_text(q.preferences, [titles[i] for i in q.history], cfg.max_history) for q in queries]
             }
-        # tiger reads the semantic IDs of the history and ignores preferences
+        # tiger and idgenrec read the IDs of the history and ignore preferences
         rows = [[self.row[i] for i in q.history if i in self.row] for q in queries]
+        if self.id_texts is not None:
+            codes = self.run.codes
+            return self.run.model.prompt_batch([[[t for t in codes[r] if t >= 0] for r in row] for row in rows])
         history = self.run.model.vocab.encode_history(rows, self.item_tokens, cfg.max_history)
         return {"history": torch.from_numpy(history).to(next(self.run.model.parameters()).device)}
 

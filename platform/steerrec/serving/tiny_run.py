@@ -1,6 +1,7 @@
-"""A run folder with a tiny random Mender-Tok, for serving tests and benchmarks/serve_load.py.
+"""Run folders with a tiny random Mender-Tok or IDGenRec, for serving tests and benchmarks/serve_load.py.
 
     run = build_run(Path("/tmp/run"))    # then Recommender.from_run(run) or the Serve app
+    run = build_idgenrec_run(Path("/tmp/idgenrec"))   # textual IDs of two words each
 
 Random weights, a word-level tokenizer built here, random unique semantic IDs, titles
 made of a small word list, and an interactions table; nothing is downloaded.
@@ -138,6 +139,12 @@ def build_run(
     pq.write_table(
         pa.table({"item_id": catalog, "title": [item_title(rng) for _ in catalog]}), folder / "items.parquet"
     )
+    _write_interactions(folder, item_ids, n_users, rng)
+    return folder
+
+
+def _write_interactions(folder: Path, item_ids: list[str], n_users: int, rng: np.random.Generator) -> None:
+    n_items = len(item_ids)
     users, items, stamps = [], [], []
     for u in range(n_users):
         picked = rng.choice(n_items, size=int(rng.integers(3, 9)), replace=False)
@@ -148,4 +155,37 @@ def build_run(
         pa.table({"user_id": users, "item_id": items, "timestamp": pa.array(stamps, pa.int64())}),
         folder / "interactions.parquet",
     )
+
+
+def build_idgenrec_run(folder: Path, n_items: int = 30, n_users: int = 8, seed: int = 0, d_model: int = 16) -> Path:
+    """Write a servable IDGenRec run folder into `folder` (created) and return it: random
+    weights, unique textual IDs of two words (a prefix-free set is not needed: every ID ends
+    with </s> in the trie), a tokenizer trained here on the IDs and titles."""
+    import torch
+
+    from steerrec.models.idgenrec import IDGenRec, IDGenRecConfig
+    from steerrec.models.idgenrec_text import TOKENIZER_FILE, build_tokenizer
+    from steerrec.models.seq2seq import T5StackConfig
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    pairs = rng.choice(len(WORDS) ** 2, size=n_items, replace=False)
+    texts = [f"{WORDS[p // len(WORDS)]} {WORDS[p % len(WORDS)]}" for p in pairs]
+    texts[0] = WORDS[pairs[1] // len(WORDS)]  # one ID of one word, which other IDs may extend
+    item_ids = [f"i{n:04d}" for n in range(n_items)]
+    titles = [item_title(rng) for _ in item_ids]
+    tok = build_tokenizer(WORDS + texts + titles + item_ids, 120)
+    tok.backend_tokenizer.save(str(folder / TOKENIZER_FILE))
+    codes = [tok.encode(t, add_special_tokens=False) for t in texts]
+    torch.manual_seed(seed)
+    sizes = T5StackConfig(num_layers=1, d_model=d_model, d_ff=2 * d_model, num_heads=2, d_kv=8, dropout=0.0)
+    IDGenRec(IDGenRecConfig(vocab_size=len(tok), generator=sizes, recommender=sizes, max_prompt_tokens=128)).save(
+        folder
+    )
+    write_run_info(folder, new_run_info("recommender", seed, {}, model="idgenrec"))
+    ids = {"item_id": item_ids, "codes": pa.array(codes, pa.list_(pa.int32())), "text": [tok.decode(c) for c in codes]}
+    pq.write_table(pa.table(ids), folder / "semantic_ids.parquet")
+    pq.write_table(pa.table({"item_id": item_ids, "title": titles}), folder / "items.parquet")
+    _write_interactions(folder, item_ids, n_users, rng)
     return folder

@@ -50,7 +50,7 @@ MIXTURES: dict[str, tuple[str, ...]] = {
     "fine_coarse": (RECOMMENDATION, FINE, COARSE),
     "all": (RECOMMENDATION, "sentiment_pos", "sentiment_neg", FINE, COARSE),
 }
-PREFERENCE_FREE = ("tiger", "sasrec")  # models that read the history only
+PREFERENCE_FREE = ("tiger", "sasrec", "idgenrec")  # models that read the history only
 
 
 @dataclass
@@ -198,11 +198,17 @@ def encode(
     catalog: Catalog,
     item_emb: np.ndarray | None = None,
     texts: TextTable | None = None,
+    tokenizer: Any = None,
 ) -> dict[str, Any]:
-    """Arrays one model's batches are sliced from (index [N] first; "item" = target rows); see `make_batch`."""
+    """Arrays one model's batches are sliced from (index [N] first; "item" = target rows); see
+    `make_batch`. IDGenRec needs its `tokenizer` (its prompts hold the history's textual IDs)."""
     from steerrec.models.vocab import SemanticIdVocab
 
     out: dict[str, Any] = {"model": model, "negative": ex.negative, "n": len(ex), "item": ex.target}
+    if model == "idgenrec":
+        from steerrec.train.idgenrec_batches import encode_prompts
+
+        return out | encode_prompts(tokenizer, cfg.max_prompt_tokens, ex.history, catalog.codes) | {"target": ex.target}
     width = cfg.max_len if model == "sasrec" else cfg.max_history
     out["length"] = np.fromiter((min(len(h), width) for h in ex.history), dtype=np.int64, count=len(ex))
     if model == "sasrec":
@@ -247,6 +253,11 @@ def make_batch(encoded: dict[str, Any], index: np.ndarray) -> dict[str, Any]:
         batch["history"] = torch.as_tensor(encoded["history"][index])
     elif model == "mender_tok":
         batch["text"] = [encoded["text"][i] for i in index]
+    elif model == "idgenrec":
+        from steerrec.train.idgenrec_batches import padded
+
+        batch["input_ids"] = padded([encoded["prompt"][i] for i in index])
+        batch["mask"] = batch["input_ids"] != 0  # PAD_ID
     else:
         for key, table in (("preference", encoded["text_emb"]), ("history", encoded["item_emb"])):
             rows = encoded[f"{key}_rows"][index]

@@ -16,14 +16,18 @@ finished ones:
    and so the IDs, barely move in a round.
 
 The IDs of each round are kept in `ids_<round>.json` (token ids and text); the summary
-holds every phase's loop summary and the ID reports. The phases do not run on Ray Train
-yet (`fit_ray` would need the weights and IDs passed through the object store).
+holds every phase's loop summary and the ID reports. With `scaling` each phase runs on Ray
+Train (`fit_ray`, storage `out/ray/<phase>`): the data and the starting weights go through
+the object store, the IDs and the tokenizer in the loop's config; the IDs are computed
+between phases in this process; a phase's best weights are copied to `<phase>/best.safetensors`.
+A rerun resumes each phase from Ray's storage (a finished one trains nothing).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,12 +36,14 @@ import numpy as np
 
 from steerrec.ids.textual import DiverseIdConfig, IdReport, assign_unique_ids
 from steerrec.models.idgenrec import IDGenRecConfig
+from steerrec.models.idgenrec_text import TOKENIZER_FILE
 from steerrec.train import idgenrec_batches as IB
-from steerrec.train.loop import BEST, LoopConfig, fit_local
+from steerrec.train.loop import BEST, LoopConfig, RayScaling, fit_local, fit_ray, make_train_fn
 
 logger = logging.getLogger(__name__)
 
 PHASES = ("pretrain", "id", "rec")
+PARTS = {"pretrain": "generator", "id": "soft", "rec": "recommender"}  # IDGenRec.forward's loss per phase
 
 
 @dataclass
@@ -124,10 +130,7 @@ class IDGenRecTask:
         from steerrec.train.ranking import to_device
 
         batch = to_device(batch, next(model.parameters()).device)
-        if self.phase == "id":
-            return model.soft_loss(batch)
-        part = model.generator if self.phase == "pretrain" else model.recommender
-        return part(batch)
+        return model(batch, PARTS[self.phase])  # through forward, so that DDP syncs the gradients
 
     def validate(self, model: Any, rank: int, world_size: int) -> dict[str, float]:
         """Sums over this rank's valid examples: recall/NDCG@5,10 of trie-constrained
@@ -214,7 +217,7 @@ def run_tokenizer(data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: Path) ->
     texts, titles and id strings (the fallback IDs) and saved there."""
     from steerrec.models.idgenrec_text import build_tokenizer, load_tokenizer
 
-    path = out / "tokenizer.json"
+    path = out / TOKENIZER_FILE
     if path.is_file():
         return load_tokenizer(str(path))
     tokenizer = build_tokenizer(data.texts + data.titles + data.item_ids, cfg.tokenizer_vocab)
@@ -222,10 +225,52 @@ def run_tokenizer(data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: Path) ->
     return tokenizer
 
 
+def _build_task(config: dict[str, Any]) -> IDGenRecTask:
+    """A Ray Train worker's task: the config `_fit_phase_ray` sends, object refs fetched."""
+    import tempfile
+
+    import ray
+    from steerrec.config import from_dict
+    from steerrec.models.idgenrec_text import load_tokenizer
+
+    get = lambda value: ray.get(value) if isinstance(value, ray.ObjectRef) else value
+    work = Path(tempfile.mkdtemp(prefix="steerrec-idgenrec-"))
+    (work / TOKENIZER_FILE).write_text(config["tokenizer"])
+    weights = None
+    if config["weights"] is not None:
+        weights = work / "start.safetensors"
+        weights.write_bytes(get(config["weights"]))
+    ids = None if config["ids"] is None else [tuple(t) for t in config["ids"]]
+    cfg = from_dict(IDGenRecTrainConfig, config["job"], "job")
+    tokenizer = load_tokenizer(str(work / TOKENIZER_FILE))
+    return IDGenRecTask(get(config["data"]), tokenizer, cfg, config["phase"], ids, weights)
+
+
+def _fit_phase_ray(task: IDGenRecTask, loop: LoopConfig, scaling: RayScaling, out: Path, tag: str, tokenizer_file):
+    """One phase on Ray Train: (loop summary, checkpoint folder); a rerun resumes it."""
+    import dataclasses
+
+    import ray
+    from steerrec.config import to_dict
+
+    config = {
+        "job": to_dict(task.cfg),
+        "loop": dataclasses.asdict(loop),
+        "phase": task.phase,
+        "data": ray.put(task.data),
+        "ids": None if task.ids is None else [list(t) for t in task.ids],
+        "tokenizer": Path(tokenizer_file).read_text(),
+        "weights": None if task.weights is None else ray.put(Path(task.weights).read_bytes()),
+    }
+    result = fit_ray(make_train_fn(_build_task), config, scaling, str((out / "ray").absolute()), tag)
+    return result.return_value, Path(result.checkpoint.to_directory())
+
+
 def train_idgenrec(
-    data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: str | Path, report=None
+    data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: str | Path, report=None, scaling: RayScaling | None = None
 ) -> tuple[dict[str, Any], Path]:
-    """Pre-train the generator, then `cfg.rounds` alternate rounds: (summary, best weights).
+    """Pre-train the generator, then `cfg.rounds` alternate rounds: (summary, best weights);
+    each phase on Ray Train with `scaling`, else in this process.
 
     The summary has each phase's loop summary and each round's ID report and first ten IDs."""
     from dataclasses import replace
@@ -242,9 +287,14 @@ def train_idgenrec(
     def run_phase(phase: str, tag: str, ids, epochs: int, lr: float) -> Path:
         monitor, mode = ("ndcg@10", "max") if phase == "rec" else ("loss", "min")
         loop = replace(cfg.loop, epochs=epochs, lr=lr, monitor=monitor, mode=mode)
-        result, checkpoint = fit_local(IDGenRecTask(data, tokenizer, cfg, phase, ids, weights), loop, out / tag, report)
-        summary["phases"][tag] = result
-        return checkpoint / BEST
+        task = IDGenRecTask(data, tokenizer, cfg, phase, ids, weights)
+        if scaling is None:
+            summary["phases"][tag], checkpoint = fit_local(task, loop, out / tag, report)
+            return checkpoint / BEST
+        summary["phases"][tag], checkpoint = _fit_phase_ray(task, loop, scaling, out, tag, out / TOKENIZER_FILE)
+        (out / tag).mkdir(parents=True, exist_ok=True)
+        shutil.copy(checkpoint / BEST, out / tag / BEST)  # Ray's copy may be a temporary folder
+        return out / tag / BEST
 
     def ids_of_round(r: int):
         path = out / f"ids_{r}.json"

@@ -126,3 +126,16 @@ def batch_rows(n: int, batch_size: int, shuffle: bool, seed: int, rank: int = 0,
     from steerrec.train.batch_order import batch_indices
 
     return batch_indices({"n": n}, batch_size, shuffle, seed, rank, world_size)
+
+
+def encode_prompts(
+    tokenizer: Any, max_prompt_tokens: int, histories: Sequence[Sequence[int]], codes: np.ndarray
+) -> dict[str, Any]:
+    """Evaluation prompts (the first template, as validation uses) of `histories` (item rows)
+    with the items' IDs from `codes` [n_items, L] (-1 after each ID's end): {"prompt": token
+    lists, "length": their lengths}, for steerrec.train.batches.make_batch."""
+    if tokenizer is None:
+        raise ValueError("idgenrec: encoding prompts needs the run's tokenizer (tokenizer.json)")
+    ids = [tuple(int(t) for t in row if t >= 0) for row in codes]
+    prompts = [encode_prompt(tokenizer, 0, [ids[h] for h in history], max_prompt_tokens)[0] for history in histories]
+    return {"prompt": prompts, "length": np.fromiter(map(len, prompts), dtype=np.int64, count=len(prompts))}

@@ -4,6 +4,7 @@
 
 Reads the items' rendered listings (steerrec.data.text, as Mender-Emb embeds them) and the
 recommendation axis (train for training, valid for validation), trains in this process
+on Ray Train (`use_ray`, the default, as for the other recommenders) or in this process
 (steerrec.train.idgenrec; the phases' checkpoints under <out>/phases, so a rerun resumes),
 then writes the run folder (steerrec.run_folder lists the files):
 
@@ -13,7 +14,6 @@ then writes the run folder (steerrec.run_folder lists the files):
                                      length), text = the ID as read
     items.parquet, job.yaml, metrics.json, run.json (kind recommender, model idgenrec)
 
-The evaluator and the Serve app do not read IDGenRec run folders yet (issue 17).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 
 from steerrec.train.idgenrec import IDGenRecTrainConfig, train_idgenrec
 from steerrec.train.idgenrec_batches import IDGenRecData, Split
+from steerrec.train.loop import RayScaling
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,8 @@ class IDGenRecJobConfig:
     benchmark: str = ""  # benchmark folder (axes/recommendation/{train,valid}.parquet)
     out: str = ""  # the run folder
     train: IDGenRecTrainConfig = field(default_factory=IDGenRecTrainConfig)
+    use_ray: bool = True  # False: every phase in this process (fit_local)
+    scaling: RayScaling = field(default_factory=RayScaling)
 
     def __post_init__(self) -> None:
         if not (self.data and self.benchmark and self.out):
@@ -71,7 +74,8 @@ def run_idgenrec(cfg: IDGenRecJobConfig, report=None) -> dict[str, Any]:
     """Train (resuming what <out>/phases holds), then write the run folder; returns the summary."""
     data = read_data(cfg)
     out = Path(cfg.out)
-    summary, weights = train_idgenrec(data, cfg.train, out / "phases", report)
+    scaling = cfg.scaling if cfg.use_ray else None
+    summary, weights = train_idgenrec(data, cfg.train, out / "phases", report, scaling)
     write_run_folder(cfg, data, summary, weights)
     return summary
 
@@ -85,15 +89,15 @@ def write_run_folder(cfg: IDGenRecJobConfig, data: IDGenRecData, summary: dict[s
     from steerrec.config import dump
     from steerrec.data import schema
     from steerrec.models.idgenrec import IDGenRec
-    from steerrec.models.idgenrec_text import load_tokenizer
+    from steerrec.models.idgenrec_text import TOKENIZER_FILE, load_tokenizer
     from steerrec.train.idgenrec import load_ids
 
     out, phases = Path(cfg.out), Path(cfg.out) / "phases"
-    tokenizer = load_tokenizer(str(phases / "tokenizer.json"))
+    tokenizer = load_tokenizer(str(phases / TOKENIZER_FILE))
     model = IDGenRec(replace(cfg.train.model, vocab_size=len(tokenizer)))
     load_model(model, str(weights))
     model.save(out)
-    shutil.copy(phases / "tokenizer.json", out / "tokenizer.json")
+    shutil.copy(phases / TOKENIZER_FILE, out / TOKENIZER_FILE)
     ids, _ = load_ids(phases / f"ids_{cfg.train.rounds}.json")
     item_ids = pa.array(data.item_ids, pa.string())
     table = pa.table(

@@ -19,9 +19,12 @@ KS = (5, 10)
 
 
 def build_trie(model: Any, codes: np.ndarray) -> Any:
-    """The catalog's prefix trie in the model's token space (None for SASRec)."""
+    """The catalog's prefix trie in the model's token space (None for SASRec); a model with
+    its own (IDGenRec: variable-length textual IDs, `codes` -1-padded) builds it itself."""
     from steerrec.decoding import PrefixTrie
 
+    if hasattr(model, "item_trie"):
+        return model.item_trie(codes)
     if not hasattr(model, "vocab"):
         return None
     return PrefixTrie.from_codes(codes, model.vocab.offsets, model.vocab.size)

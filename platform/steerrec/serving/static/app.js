@@ -29,6 +29,14 @@ function listItem(item, button, onClick) {
   id.className = "muted";
   id.textContent = item.item_id;
   li.appendChild(id);
+  if (item.id_text) {
+    // IDGenRec runs: the textual ID the recommender generated for this item
+    const tid = document.createElement("code");
+    tid.className = "textual-id";
+    tid.textContent = ` ${item.id_text}`;
+    tid.title = "textual ID (IDGenRec)";
+    li.appendChild(tid);
+  }
   if (button) {
     const b = document.createElement("button");
     b.textContent = button;
