@@ -22,3 +22,23 @@ def movielens_like(root: Path, n_users: int = 10, n_items: int = 60, length: int
     titles = [f"Movie {k} ({1950 + k})" for k in range(n_items)]
     pd.DataFrame({"item_id": [f"i{k}" for k in range(n_items)], "title": titles}).to_parquet(root / "items.parquet")
     return str(root)
+
+
+def tiny_langptune(data: str, out: Path | str, **extra) -> dict:
+    """A LangPTuneConfig dict for a tiny random policy (1 layer, d32) and a 1-epoch, 1-batch
+    alternation on `data`; `extra` replaces top-level keys."""
+    return {
+        "data": data,
+        "out": str(out),
+        "cl_sessions": 4,
+        "policy": {
+            "model": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64, "vocab_size": 300},
+            "rollout": {"profile_length": 16},
+            "reward": {"k": 3},
+            "sessions_per_iteration": 2,
+            "minibatch": 2,
+        },
+        "embedder_phase": {"batch_size": 2, "max_batches": 1},
+        "policy_loop": {"epochs": 1, "lr": 0.05},
+        "embedder_loop": {"epochs": 1, "lr": 1e-4},
+    } | extra

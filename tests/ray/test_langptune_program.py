@@ -12,6 +12,8 @@ import pytest
 
 pytest.importorskip("peft")
 
+from tests.tiny_data import tiny_langptune
+
 from steerrec.config import from_dict
 from steerrec.langptune.ray_program import LangPTuneProgram
 from steerrec.langptune.train import LangPTuneConfig
@@ -27,24 +29,8 @@ def world(tmp_path_factory):
 
 
 def _cfg(world, out) -> LangPTuneConfig:
-    raw = {
-        "data": str(world / "data"),
-        "out": str(out),
-        "outer_iterations": 2,
-        "cl_sessions": 6,
-        "max_train_sessions": 8,
-        "policy": {
-            "model": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64, "vocab_size": 300},
-            "rollout": {"profile_length": 16},
-            "reward": {"k": 3},
-            "sessions_per_iteration": 2,
-            "minibatch": 2,
-        },
-        "embedder_phase": {"batch_size": 2, "max_batches": 1},
-        "policy_loop": {"epochs": 1, "lr": 0.05},
-        "embedder_loop": {"epochs": 1, "lr": 1e-4},
-        "ray": {"generators": 2, "generator_cpus": 0.5, "trainer_cpus": 1},
-    }
+    raw = tiny_langptune(str(world / "data"), out, outer_iterations=2, cl_sessions=6, max_train_sessions=8)
+    raw["ray"] = {"generators": 2, "generator_cpus": 0.5, "trainer_cpus": 1}
     return from_dict(LangPTuneConfig, raw)
 
 

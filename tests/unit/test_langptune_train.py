@@ -12,6 +12,8 @@ import pytest
 
 pytest.importorskip("peft")
 
+from tests.tiny_data import tiny_langptune
+
 from steerrec.config import from_dict
 from steerrec.data import schema
 from steerrec.data.sequences import build_sequences
@@ -49,22 +51,7 @@ def _folder(root) -> str:
 
 
 def _cfg(data, out, **extra) -> LangPTuneConfig:
-    raw = {
-        "data": data,
-        "out": str(out),
-        "cl_sessions": 4,
-        "policy": {
-            "model": {"hidden_size": 32, "num_layers": 1, "num_heads": 4, "intermediate_size": 64, "vocab_size": 300},
-            "rollout": {"profile_length": 16},
-            "reward": {"k": 3},
-            "sessions_per_iteration": 2,
-            "minibatch": 2,
-        },
-        "embedder_phase": {"batch_size": 2, "max_batches": 1},
-        "policy_loop": {"epochs": 1, "lr": 0.05},
-        "embedder_loop": {"epochs": 1, "lr": 1e-4},
-    } | extra
-    return from_dict(LangPTuneConfig, raw)
+    return from_dict(LangPTuneConfig, tiny_langptune(data, out, **extra))
 
 
 @pytest.fixture

@@ -105,52 +105,57 @@ def check_codebook_sizes(prefix: str, sizes: list[int]) -> None:
         raise ValueError(f"{prefix}.codebook_sizes must be a non-empty list of ints >= 1, got {sizes!r}")
 
 
-def t5_from_sizes(
-    sizes: Any, vocab_size: int, pad: int, eos: int | None, decoder_start: int, num_decoder_layers: int | None = None
-) -> Any:
-    """A randomly initialised T5ForConditionalGeneration (no weights downloaded) of `sizes`
-    (num_layers, d_model, d_ff, num_heads, d_kv, dropout: a T5StackConfig or a model config
-    with those fields); the decoder has `num_decoder_layers` (default: num_layers)."""
-    from transformers import T5Config, T5ForConditionalGeneration
+def _t5_config(sizes: Any, vocab_size: int, **extra: Any) -> Any:
+    """T5Config of `sizes` (num_layers, d_model, d_ff, num_heads, d_kv, dropout), no KV cache,
+    the attention the beam search reads; `extra` adds or replaces fields."""
+    from transformers import T5Config
 
-    t5_cfg = T5Config(
+    fields = dict(
         vocab_size=vocab_size,
         d_model=sizes.d_model,
         d_ff=sizes.d_ff,
         d_kv=sizes.d_kv,
         num_heads=sizes.num_heads,
         num_layers=sizes.num_layers,
-        num_decoder_layers=sizes.num_layers if num_decoder_layers is None else num_decoder_layers,
+        num_decoder_layers=sizes.num_layers,
         dropout_rate=sizes.dropout,
+        use_cache=False,
+        attn_implementation=beam_attention_name(),
+    )
+    return T5Config(**(fields | extra))
+
+
+def t5_from_sizes(
+    sizes: Any, vocab_size: int, pad: int, eos: int | None, decoder_start: int, num_decoder_layers: int | None = None
+) -> Any:
+    """A randomly initialised T5ForConditionalGeneration (no weights downloaded) of `sizes`
+    (num_layers, d_model, d_ff, num_heads, d_kv, dropout: a T5StackConfig or a model config
+    with those fields); the decoder has `num_decoder_layers` (default: num_layers)."""
+    from transformers import T5ForConditionalGeneration
+
+    decoder_layers = sizes.num_layers if num_decoder_layers is None else num_decoder_layers
+    t5_cfg = _t5_config(
+        sizes,
+        vocab_size,
+        num_decoder_layers=decoder_layers,
         pad_token_id=pad,
         eos_token_id=eos,
         decoder_start_token_id=decoder_start,
-        use_cache=False,
-        attn_implementation=beam_attention_name(),
     )
     return T5ForConditionalGeneration(t5_cfg)
 
 
 def t5_stack(cfg: T5StackConfig, vocab_size: int, is_decoder: bool):
     """A randomly initialised T5 encoder or decoder stack (no weights downloaded)."""
-    from transformers import T5Config
     from transformers.models.t5.modeling_t5 import T5Stack
 
-    t5_cfg = T5Config(
-        vocab_size=vocab_size,
-        d_model=cfg.d_model,
-        d_ff=cfg.d_ff,
-        d_kv=cfg.d_kv,
-        num_heads=cfg.num_heads,
-        num_layers=cfg.num_layers,
-        num_decoder_layers=cfg.num_layers,
-        dropout_rate=cfg.dropout,
+    t5_cfg = _t5_config(
+        cfg,
+        vocab_size,
         is_decoder=is_decoder,
         is_encoder_decoder=is_decoder,
-        use_cache=False,
         pad_token_id=PAD,
         decoder_start_token_id=BOS,
-        attn_implementation=beam_attention_name(),
     )
     return T5Stack(t5_cfg)
 
