@@ -156,9 +156,9 @@ def main() -> None:
     args = ap.parse_args()
 
     run = load_run(args.run)
-    from steerrec.serving.service import _data_folder
+    from steerrec.serving.service import trained_data_folder
 
-    data = Path(args.data) if args.data else _data_folder(Path(args.run))
+    data = Path(args.data) if args.data else trained_data_folder(Path(args.run))
     if data is None:
         raise SystemExit(f"{args.run}: name the world dataset folder with --data")
     cat, attrs = world_truth(data)

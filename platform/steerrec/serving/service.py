@@ -82,14 +82,14 @@ def load_run(directory: str | Path) -> RunFolder:
     directory = Path(directory)
     require_file(directory, SEMANTIC_IDS_FILE)
     run = load_recommender(directory, models=SERVABLE)
-    inter = _first_file(INTERACTIONS_FILE, directory, _data_folder(directory))
+    inter = _first_file(INTERACTIONS_FILE, directory, trained_data_folder(directory))
     histories = _read_histories(inter) if inter else None
     logger.info("%s: %s users", directory, len(histories) if histories is not None else "no")
     texts = [run.texts[i] for i in run.item_ids]
     return RunFolder(run.model_name, run.model, run.item_ids, run.codes, run.titles, histories, texts)
 
 
-def _data_folder(directory: Path) -> Path | None:
+def trained_data_folder(directory: Path) -> Path | None:
     """The dataset folder the run was trained on (job.yaml's `data`), when it is local."""
     job = directory / JOB_FILE
     if not job.is_file():
