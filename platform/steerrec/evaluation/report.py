@@ -69,10 +69,15 @@ class EvalConfig:
 
 
 def evaluate_run(
-    run_dir: str, cfg: EvalConfig, embed: Callable[[list[str]], np.ndarray] | None = None
+    run_dir: str,
+    cfg: EvalConfig,
+    embed: Callable[[list[str]], np.ndarray] | None = None,
+    steerers: dict[tuple[str, ...], Steerer] | None = None,
 ) -> dict[str, dict[str, float]]:
     """{axis: {metric: value}} for one run folder; axes the benchmark lacks (one built
-    without preferences has the recommendation axis only) or without rows are left out."""
+    without preferences has the recommendation axis only) or without rows are left out.
+    `steerers`: Steerers by catalog text, shared by the runs of one evaluation (a Steerer
+    embeds the catalog and fits its polarity read-out once)."""
     from steerrec.config import load
     from steerrec.train import batches as B
     from steerrec.train.ranking import axis_scores, build_trie, rank_encoded, sentiment_scores
@@ -109,7 +114,7 @@ def evaluate_run(
         texts = B.TextTable.build([ex], embed, item_emb.shape[1]) if name == "mender_emb" else None
         encoded = B.encode(name, model.config, ex, catalog, item_emb, texts, getattr(model, "tokenizer", None))
         if cfg.steering.enabled and any(ex.preferences):
-            steerer = steerer or Steerer([run.texts[i] for i in run.item_ids], cfg.steering)
+            steerer = steerer or _steerer({} if steerers is None else steerers, run, cfg.steering)
             encoded["item_bias"] = steerer.item_bias([steerer.read(p) for p in ex.preferences])
         ranked, _ = rank_encoded(model, encoded, trie, cfg.beam_size, 10, cfg.batch_size)
         if axis == SENTIMENT:
@@ -122,7 +127,8 @@ def evaluate_run(
 
 def evaluate_runs(cfg: EvalConfig, embed: Callable[[list[str]], np.ndarray] | None = None) -> dict[str, Any]:
     """Evaluate every run, summarize over them, write results.json (and the plot) to the out folder."""
-    per_run = [evaluate_run(run, cfg, embed) for run in cfg.runs]
+    steerers: dict[tuple[str, ...], Steerer] = {}
+    per_run = [evaluate_run(run, cfg, embed, steerers) for run in cfg.runs]
     summary = {}
     for axis in cfg.axes:
         found = [r[axis] for r in per_run if axis in r]
@@ -136,6 +142,13 @@ def evaluate_runs(cfg: EvalConfig, embed: Callable[[list[str]], np.ndarray] | No
     if cfg.plot:
         plot(results, out / PLOT_FILE)
     return results
+
+
+def _steerer(cache: dict[tuple[str, ...], Steerer], run: Any, cfg: SteeringConfig) -> Steerer:
+    key = tuple(run.texts[i] for i in run.item_ids)
+    if key not in cache:
+        cache[key] = Steerer(list(key), cfg)
+    return cache[key]
 
 
 def _benchmark_of(info: RunInfo, run_dir: str) -> str:
