@@ -53,10 +53,12 @@ class IDGenRecTrainConfig:
     tokenizer_vocab: int = 8000
     title_tokens: int = 9  # pre-training target: the title's first tokens (the first ID window's longest)
     rounds: int = 3  # alternate rounds (Sec. 3.2)
-    pretrain_epochs: int = 5
+    # A generator built from config needs its pre-training run to convergence (early stopping
+    # on valid loss ends it): after a few epochs it writes IDs like 'aaaaaaaa' (README).
+    pretrain_epochs: int = 60
     id_epochs: int = 1
     rec_epochs: int = 10
-    pretrain_lr: float = 1e-3
+    pretrain_lr: float = 3e-3
     id_lr: float = 1e-8  # the paper's generator learning rate
     rec_lr: float = 1e-3  # the paper's recommender learning rate
     beam_size: int = 20
