@@ -86,6 +86,7 @@ class LangPTuneConfig:
     outer_iterations: int = 1  # K
     cl_sessions: int = 64  # training sessions profiled for each embedder phase; 0 = all
     max_train_sessions: int = 0  # 0 = all
+    profile_cache: str = ""  # folder of greedy test profiles shared by runs (evaluate.py); "" = none
     sessions: SessionConfig = field(default_factory=SessionConfig)
     policy: PolicyPhaseConfig = field(default_factory=PolicyPhaseConfig)
     embedder_phase: EmbedderPhaseConfig = field(default_factory=EmbedderPhaseConfig)
