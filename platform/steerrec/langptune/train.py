@@ -141,6 +141,9 @@ class LangPTune:
             model = build_tiny(model_cfg, tok, self.cfg.seed)
         else:
             model, tok = load_pretrained(model_cfg)
+        import torch
+
+        torch.manual_seed(self.cfg.seed)  # the LoRA's init: one seed, one adapter, in any process
         return add_lora(model, model_cfg), tok
 
     def restore(self, directory: Path) -> None:
