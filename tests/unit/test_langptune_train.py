@@ -143,8 +143,8 @@ def test_sweep_trial_sets_the_length_and_reports_the_table(tmp_path):
     from steerrec.config import to_dict
     from steerrec.langptune.sweep import trial, trial_config
 
-    data = _folder(tmp_path / "data")
-    base = to_dict(_cfg(data, tmp_path / "unused", variant="emb_0"))
+    data = _folder(tmp_path / "data", truth=True)
+    base = to_dict(_cfg(data, tmp_path / "unused", variant="langptune_0"))
     config = {"base": base, "runs": str(tmp_path / "runs"), "eval_sessions": 2, "policy.rollout.profile_length": 64}
     cfg = trial_config(config, "t0")
     assert cfg.policy.rollout.profile_length == 64 and cfg.out == str(tmp_path / "runs" / "t0")
@@ -153,6 +153,7 @@ def test_sweep_trial_sets_the_length_and_reports_the_table(tmp_path):
     (row,) = reports
     assert row["profile_length"] == 64 and row["test_sessions"] == 2.0
     assert {"test_ndcg@20", "random_ndcg@20", "most_pop_ndcg@20"} <= set(row)
+    assert row["truth_like_sessions"] == 2.0 and 0.0 <= row["truth_like_share"] <= 1.0  # the profiles' check
     assert (tmp_path / "runs" / "t0" / "results.json").is_file()
 
 
