@@ -71,6 +71,7 @@ def main() -> None:
         )
     frame = tuner.fit().get_dataframe().sort_values("profile_length")
     columns = [METRIC, "test_mrr@20", "test_recall@20", "test_precision@20", "most_pop_ndcg@20", "random_ndcg@20"]
+    columns += [c for c in ("truth_like_share", "truth_dislike_share") if c in frame]  # the world only
     rows = {f"length {int(r['profile_length'])}": {c: float(r[c]) for c in columns} for _, r in frame.iterrows()}
     table = results_table(rows, columns)
     print(table)

@@ -48,6 +48,13 @@ def test_shape_rewards_by_hand():
     assert cut.tolist() == pytest.approx([1.0, 0.5, -1.0])
     white = shape_rewards(*args, RewardConfig(kl_coef=0.2))
     assert white.tolist() == pytest.approx(whiten(T([0.9, 0.5, 0.2])).tolist())
+    scored = shape_rewards(*args, RewardConfig(kl_coef=0.2, cut_reward=0.0, whiten=False, score_cut=True))
+    assert scored.tolist() == pytest.approx([0.9, 0.5, 1.1])  # the cut profile keeps its 0.9
+    scored = shape_rewards(*args, RewardConfig(kl_coef=0.0, cut_reward=-1.0, whiten=False, score_cut=True))
+    assert scored.tolist() == pytest.approx([1.0, 0.5, -0.1])  # ranking + Gamma for the cut one only
+    all_cut = (T([0.2, 0.0]), T([-1.0, -1.0]), T([-1.0, -1.0]), T([False, False]))
+    assert shape_rewards(*all_cut, RewardConfig()).tolist() == [0.0, 0.0]  # the paper's rule: no signal
+    assert shape_rewards(*all_cut, RewardConfig(score_cut=True)).tolist() == pytest.approx([1.0, -1.0])
 
 
 def test_config_and_shape_checks():

@@ -22,12 +22,13 @@ from steerrec.langptune.evaluate import most_popular_ranking, random_ranking, ra
 from steerrec.langptune.runs import train_and_evaluate
 from steerrec.langptune.sessions import Session
 from steerrec.langptune.train import LangPTune, LangPTuneConfig
+from steerrec.langptune.truth_hits import names
 
 NAMES = ["Rose Soap", "Lavender Candle", "Cedar Shampoo", "Mint Toothpaste", "Citrus Lotion", "Pine Body Wash"]
 NAMES += ["Oat Scrub", "Cocoa Lip Balm"]  # 8 items: each user has train sessions at t = 5, 6
 
 
-def _folder(root) -> str:
+def _folder(root, truth: bool = False) -> str:
     rng = np.random.default_rng(0)
     items = [{f.name: None for f in schema.ITEMS} | {"item_id": f"i{k}", "title": n} for k, n in enumerate(NAMES)]
     rows = [
@@ -47,6 +48,10 @@ def _folder(root) -> str:
     pq.write_table(pa.Table.from_pylist(items, schema.ITEMS), root / schema.ITEMS_FILE)
     pq.write_table(inter, root / schema.INTERACTIONS_FILE)
     pq.write_table(build_sequences(inter), root / schema.SEQUENCES_FILE)
+    if truth:  # every review says "fine": a like of "fine" is visible in every session
+        rows = [{"user_id": f"u{u}", "t": t, "preferences": ["Find fine"]} for u in range(4) for t in range(1, 9)]
+        rows = [r | {"attributes": ["x.quality=fine"], "sentiments": ["like"]} for r in rows]
+        pq.write_table(pa.Table.from_pylist(rows, schema.TRUTH), root / schema.TRUTH_FILE)
     return str(root)
 
 
@@ -80,9 +85,12 @@ def test_baselines_by_hand():
 
 
 def test_run_folder_and_resume_lose_nothing(tmp_path, ending_policy):
-    data = _folder(tmp_path / "data")
+    data = _folder(tmp_path / "data", truth=True)
     whole = train_and_evaluate(_cfg(data, tmp_path / "whole", outer_iterations=2), eval_sessions=2, k=3)
-    assert set(whole) == {"variant", "metrics", "baselines"} and whole["metrics"]["sessions"] == 2.0
+    assert set(whole) == {"variant", "metrics", "baselines", "seconds", "truth"} and whole["metrics"]["sessions"] == 2.0
+    assert whole["truth"]["like_sessions"] == 2.0 and whole["truth"]["dislike_sessions"] == 0.0
+    profiles = [q["query"] for q in json.loads((tmp_path / "whole" / "queries.json").read_text())]
+    assert whole["truth"]["like_share"] == sum(names(p, "fine") for p in profiles) / 2
     assert set(whole["baselines"]) == {"random", "most_pop"}
     folder = tmp_path / "whole"
     for name in ("config.yaml", "run.json", "metrics.json", "results.json", "queries.json"):
@@ -110,6 +118,7 @@ def test_emb_variants_rank_history_text(tmp_path):
     out = train_and_evaluate(_cfg(data, tmp_path / "emb0", variant="emb_0"), eval_sessions=2, k=3)
     queries = json.loads((tmp_path / "emb0" / "queries.json").read_text())
     assert all(q["query"].startswith("Title: ") for q in queries) and out["variant"] == "emb_0"
+    assert "truth" not in out and out["seconds"]["evaluate"] > 0  # history texts: no profile to check
     assert not (tmp_path / "emb0" / "iter_00").exists()  # nothing to train
     with pytest.raises(ValueError, match="variant must be one of"):
         _cfg(data, tmp_path / "x", variant="bert4rec")
@@ -121,8 +130,8 @@ def test_sweep_trial_sets_the_length_and_reports_the_table(tmp_path):
     from steerrec.config import to_dict
     from steerrec.langptune.sweep import trial, trial_config
 
-    data = _folder(tmp_path / "data")
-    base = to_dict(_cfg(data, tmp_path / "unused", variant="emb_0"))
+    data = _folder(tmp_path / "data", truth=True)
+    base = to_dict(_cfg(data, tmp_path / "unused", variant="langptune_0"))
     config = {"base": base, "runs": str(tmp_path / "runs"), "eval_sessions": 2, "policy.rollout.profile_length": 64}
     cfg = trial_config(config, "t0")
     assert cfg.policy.rollout.profile_length == 64 and cfg.out == str(tmp_path / "runs" / "t0")
@@ -131,6 +140,7 @@ def test_sweep_trial_sets_the_length_and_reports_the_table(tmp_path):
     (row,) = reports
     assert row["profile_length"] == 64 and row["test_sessions"] == 2.0
     assert {"test_ndcg@20", "random_ndcg@20", "most_pop_ndcg@20"} <= set(row)
+    assert row["truth_like_sessions"] == 2.0 and 0.0 <= row["truth_like_share"] <= 1.0  # the profiles' check
     assert (tmp_path / "runs" / "t0" / "results.json").is_file()
 
 
@@ -140,3 +150,43 @@ def test_overriding_one_loop_key_keeps_the_phase_defaults():
     cfg = load(LangPTuneConfig, None, ["policy_loop.lr=0.1", "embedder_loop.epochs=2"], {"data": "d", "out": "o"})
     assert cfg.policy_loop.lr == 0.1 and cfg.policy_loop.trainable_only and cfg.policy_loop.monitor == ""
     assert cfg.embedder_loop.epochs == 2 and cfg.embedder_loop.monitor == "" and cfg.embedder_loop.lr == 1e-5
+
+
+def test_greedy_test_profiles_are_shared_through_the_cache(tmp_path, monkeypatch):
+    import torch
+
+    from steerrec.langptune import policy_task
+    from steerrec.langptune.evaluate import profiles_key
+
+    data, cache = _folder(tmp_path / "data"), str(tmp_path / "cache")
+    first = train_and_evaluate(_cfg(data, tmp_path / "a", variant="langptune_0", profile_cache=cache), eval_sessions=2)
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("the second run must read the cached profiles")
+
+    monkeypatch.setattr(policy_task, "greedy_profiles", no_generation)
+    second = train_and_evaluate(_cfg(data, tmp_path / "b", variant="langptune_0", profile_cache=cache), eval_sessions=2)
+    assert second["metrics"] == first["metrics"]
+    assert (tmp_path / "a" / "queries.json").read_text() == (tmp_path / "b" / "queries.json").read_text()
+
+    # a pretrained load leaves the global RNG in no fixed state (here: a varying number of
+    # draws after the build); one seed must still give one initial adapter
+    from steerrec.alignment import model as model_module
+
+    build, draws = model_module.build_tiny, iter([3, 7])
+
+    def build_then_draw(*args, **kwargs):
+        built = build(*args, **kwargs)
+        torch.rand(next(draws))
+        return built
+
+    monkeypatch.setattr(model_module, "build_tiny", build_then_draw)
+    run = LangPTune(_cfg(data, tmp_path / "c", variant="langptune_0"))
+    msgs = [run.messages(s) for s in run.splits["test"][:2]]
+    before = profiles_key(run.policy, msgs, 16, {})
+    assert profiles_key(LangPTune(_cfg(data, tmp_path / "d", variant="langptune_cl")).policy, msgs, 16, {}) == before
+    assert profiles_key(run.policy, msgs, 32, {}) != before  # the length is in the key
+    lora = next(p for n, p in run.policy.named_parameters() if "lora_B" in n)
+    lora.data += 1.0
+    assert profiles_key(run.policy, msgs, 16, {}) != before  # so are the adapter's weights

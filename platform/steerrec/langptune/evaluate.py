@@ -6,12 +6,19 @@ Queries by variant: a greedy profile of the policy (LangPTune, -0, -CL, -RLSO) o
 session's history as text (EMB-0, EMB-CL), ranked by cosine similarity to the items'
 embeddings. Random ranks items uniformly; MostPop by how often an item appears in the
 training sessions (history and upcoming items), ties by catalog row.
+On a dataset with truth (the world), a profile variant's row also says how often its
+profiles name the user's true likes and dislikes (steerrec.langptune.truth_hits).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,10 +26,14 @@ import numpy as np
 from steerrec.langptune.embedder import Catalog, embed_frozen
 from steerrec.langptune.reward import top_k_by_cosine
 from steerrec.langptune.sessions import Session, history_text
+from steerrec.langptune.truth_hits import load_truth, truth_hits
 from steerrec.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from steerrec.run_folder import write_json
 
 if TYPE_CHECKING:
     from steerrec.langptune.train import LangPTune
+
+logger = logging.getLogger(__name__)
 
 
 def ranking_table(ranked: np.ndarray, targets: np.ndarray, k: int = 20) -> dict[str, float]:
@@ -60,17 +71,46 @@ def most_popular_ranking(train: Sequence[Session], catalog: Catalog, n_rows: int
     return np.tile(np.array(order[:k], dtype=np.int64), (n_rows, 1))
 
 
+def cached_greedy_profiles(run: LangPTune, sessions: Sequence[Session]) -> list[str]:
+    """The policy's greedy profiles of `sessions`, read from / written to
+    <cfg.profile_cache>/<key>.json when that folder is set. Greedy decoding is a function
+    of the weights and the prompts, so runs whose policies are equal (LangPTune-0 and -CL
+    both profile with the untrained policy) share one file; `profiles_key` hashes the
+    model config, the profile length, the prompts and the LoRA weights."""
+    from steerrec.langptune.policy_task import greedy_profiles
+
+    length, folder = run.cfg.policy.rollout.profile_length, run.cfg.profile_cache
+    if not folder:
+        return greedy_profiles(run.policy, run.tokenizer, sessions, run.messages, length)
+    messages = [run.messages(s) for s in sessions]
+    path = Path(folder) / f"{profiles_key(run.policy, messages, length, asdict(run.cfg.policy.model))}.json"
+    if path.is_file():
+        logger.info("greedy profiles of %d sessions from %s", len(sessions), path)
+        return json.loads(path.read_text())["profiles"]
+    texts = greedy_profiles(run.policy, run.tokenizer, sessions, run.messages, length)
+    write_json(path, {"sessions": [[s.user_id, s.t] for s in sessions], "profiles": texts})
+    return texts
+
+
+def profiles_key(policy: Any, messages: Sequence[Any], length: int, model: dict[str, Any]) -> str:
+    """A 16-hex-digit SHA-256 of (model config, length, prompts) and the trainable weights."""
+    digest = hashlib.sha256(json.dumps([model, length, list(messages)], sort_keys=True).encode())
+    for name, param in sorted(policy.named_parameters()):
+        if param.requires_grad:
+            digest.update(name.encode())
+            digest.update(param.detach().float().cpu().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def evaluate_run(run: LangPTune, split: str = "test", max_sessions: int = 0, k: int = 20) -> dict[str, Any]:
     """The variant's table row and Random / MostPop on the same sessions, plus the queries
-    (greedy profiles or history texts) that were ranked: {"metrics", "baselines", "queries"}."""
+    (greedy profiles or history texts) that were ranked: {"metrics", "baselines", "queries"},
+    and "truth" (truth_hits of the profiles) for a profile variant on a dataset with truth."""
     sessions = run.splits.get(split, [])[: max_sessions or None]
     if not sessions:
         raise ValueError(f"no {split} sessions to evaluate (sessions.splits must include {split!r})")
     if run.cfg.query == "profile":
-        from steerrec.langptune.policy_task import greedy_profiles
-
-        length = run.cfg.policy.rollout.profile_length
-        queries = greedy_profiles(run.policy, run.tokenizer, sessions, run.messages, length)
+        queries = cached_greedy_profiles(run, sessions)
     else:
         queries = [history_text(s, run.catalog.text_of) for s in sessions]
     batch = run.cfg.embedder_phase.embedder.batch_size
@@ -78,6 +118,7 @@ def evaluate_run(run: LangPTune, split: str = "test", max_sessions: int = 0, k: 
     targets = run.catalog.rows([s.target for s in sessions])
     ranked = top_k_by_cosine(embed_frozen(run.embedder, queries, batch), items, k)
     n, n_items = len(sessions), len(run.catalog.item_ids)
+    truth = load_truth(run.cfg.data) if run.cfg.query == "profile" else None
     return {
         "metrics": ranking_table(ranked, targets, k),
         "baselines": {
@@ -85,4 +126,5 @@ def evaluate_run(run: LangPTune, split: str = "test", max_sessions: int = 0, k: 
             "most_pop": ranking_table(most_popular_ranking(run.splits.get("train", []), run.catalog, n, k), targets, k),
         },
         "queries": [{"user_id": s.user_id, "t": s.t, "query": q} for s, q in zip(sessions, queries)],
+        **({"truth": truth_hits(queries, sessions, truth)} if truth is not None else {}),
     }

@@ -4,7 +4,9 @@ For a profile p of a session with upcoming item f:
   1. rank every item by cosine similarity between the profile's and the items' embeddings;
   2. r = NDCG@k (or MRR@k) of f in that ranking (`RewardConfig.metric`, k = 20);
   3. a profile cut at the length limit (no end-of-sequence inside the budget) gets the
-     fixed reward Gamma instead (`cut_reward`, Appendix C: 0);
+     fixed reward Gamma instead (`cut_reward`, Appendix C: 0); with `score_cut` (not the
+     paper's) it keeps its ranking reward plus Gamma, for budgets the untrained policy never
+     finishes in (a batch of cut profiles alone has equal rewards: nothing to learn);
   4. r <- r - kl_coef * (log pi_t(p) - log pi_ref(p)) (Eq. 8; gamma = 0.2 for the
      LoRA-trained Gemma-2B in Appendix C, 0 for Llama-3-8B);
   5. whitened over the batch (zero mean, unit variance; the paper "standardizes the rewards
@@ -30,6 +32,7 @@ class RewardConfig:
     kl_coef: float = 0.2  # gamma in Eq. 8
     cut_reward: float = 0.0  # Gamma: the reward of a profile cut at the length limit
     whiten: bool = True  # standardize per batch
+    score_cut: bool = False  # a cut profile's reward: False Gamma (the paper), True ranking + Gamma
 
     def __post_init__(self) -> None:
         if self.metric not in METRICS:
@@ -85,11 +88,15 @@ def shape_rewards(
     under the sampling policy and the reference, finished [N] bool (False: cut at the limit).
     By hand, whiten off, kl_coef 0.2, cut_reward 0: ranking [1, 0.5, 0.9], finished
     [T, T, F], logp [-2, -3, -4], logp_ref [-2.5, -3, -3] -> [1 - 0.1, 0.5 - 0, 0 + 0.2]
-    = [0.9, 0.5, 0.2].
+    = [0.9, 0.5, 0.2]; with score_cut the cut one keeps 0.9: [0.9, 0.5, 1.1].
     """
     shapes = {tuple(t.shape) for t in (ranking, logp, logp_ref, finished)}
     if len(shapes) != 1 or ranking.ndim != 1:
         raise ValueError(f"ranking, logp, logp_ref and finished must share one shape [N], got {sorted(shapes)}")
-    base = torch.where(finished.bool(), ranking.to(logp.dtype), torch.full_like(logp, cfg.cut_reward))
+    gamma = torch.full_like(logp, cfg.cut_reward)
+    if cfg.score_cut:
+        base = ranking.to(logp.dtype) + torch.where(finished.bool(), torch.zeros_like(gamma), gamma)
+    else:
+        base = torch.where(finished.bool(), ranking.to(logp.dtype), gamma)
     shaped = base - cfg.kl_coef * (logp - logp_ref)
     return whiten(shaped) if cfg.whiten else shaped

@@ -3,8 +3,10 @@
 <out>/config.yaml          the LangPTuneConfig (steerrec.config.dump)
 <out>/run.json             RunInfo kind "langptune": variant, K, T, J, profile length, test metrics
 <out>/metrics.json         one row per finished outer iteration (each phase's last loop row)
-<out>/results.json         the test table: the variant, Random and MostPop (NDCG/MRR/Recall/Precision@k);
-                           from the Ray program also "handover" (the adapter hand-overs' bytes, seconds)
+<out>/results.json         the test table: the variant, Random and MostPop (NDCG/MRR/Recall/Precision@k),
+                           "truth" (profiles naming true likes/dislikes) where the data has truth,
+                           this call's train / evaluate seconds, and from the Ray program
+                           "handover" (the adapter hand-overs' bytes, seconds)
 <out>/queries.json         the ranked queries: greedy test profiles (or history texts)
 <out>/tokenizer/           a tiny policy's tokenizer
 <out>/iter_NN/             adapter.safetensors, embedder.safetensors, done.json, the phases' checkpoints
@@ -13,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -43,10 +46,16 @@ def train_and_evaluate(
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dump(cfg, out / CONFIG_FILE)
-    summary = train_langptune(cfg, writer, run)
+    started = time.perf_counter()
+    summary = train_langptune(cfg, writer, run)  # the load of the models counts as training time
     write_json(out / METRICS_FILE, {"iterations": summary["iterations"]})
+    trained = time.perf_counter()
     evaluated = evaluate_run(summary["run"], "test", eval_sessions, k)
     results = {"variant": cfg.variant, "metrics": evaluated["metrics"], "baselines": evaluated["baselines"]}
+    # this call's wall time: a resumed run's train seconds leave out the finished iterations
+    results["seconds"] = {"train": trained - started, "evaluate": time.perf_counter() - trained}
+    if "truth" in evaluated:
+        results["truth"] = evaluated["truth"]
     handover = handover_summary(summary)
     if handover:
         results["handover"] = handover

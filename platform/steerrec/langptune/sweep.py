@@ -37,6 +37,7 @@ def trial(config: dict[str, Any], report: Callable[[dict[str, Any]], None], get_
         flat = {f"test_{k}": v for k, v in results["metrics"].items()}
         for name, metrics in results["baselines"].items():
             flat |= {f"{name}_{k}": v for k, v in metrics.items()}
+        flat |= {f"truth_{k}": v for k, v in results.get("truth", {}).items()}  # the world's likes/dislikes named
         report(flat | {"profile_length": cfg.policy.rollout.profile_length})
 
     train_trial.run_trial(LangPTuneConfig, config, get_context, fit, RESERVED)

@@ -90,6 +90,7 @@ class LangPTuneConfig:
     outer_iterations: int = 1  # K
     cl_sessions: int = 64  # training sessions profiled for each embedder phase; 0 = all
     max_train_sessions: int = 0  # 0 = all
+    profile_cache: str = ""  # folder of greedy test profiles shared by runs (evaluate.py); "" = none
     sessions: SessionConfig = field(default_factory=SessionConfig)
     policy: PolicyPhaseConfig = field(default_factory=PolicyPhaseConfig)
     embedder_phase: EmbedderPhaseConfig = field(default_factory=EmbedderPhaseConfig)
@@ -186,6 +187,9 @@ def load_policy(model_cfg: Any, out: Path, seed: int, texts: Callable[[], list[s
         model = build_tiny(model_cfg, tok, seed)
     else:
         model, tok = load_pretrained(model_cfg)
+    import torch
+
+    torch.manual_seed(seed)  # the LoRA's init: one seed, one adapter, in any process
     return add_lora(model, model_cfg), tok
 
 
