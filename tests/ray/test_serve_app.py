@@ -93,7 +93,8 @@ def test_recommend_over_http_equals_the_plain_class(base_url, direct):
         assert got["model"] == "mender_tok" and got["latency_ms"] > 0
         assert [i["item_id"] for i in got["items"]] == [i.item_id for i in want.items]
         assert [i["score"] for i in got["items"]] == pytest.approx([i.score for i in want.items], abs=1e-4)
-        assert all(set(i) == {"item_id", "title", "score"} for i in got["items"])
+        assert all(set(i) == {"item_id", "title", "score", "id_text"} for i in got["items"])
+        assert all(i["id_text"] is None for i in got["items"])  # textual IDs are IDGenRec's only
         assert got["steering"] == [r.model_dump() for r in want.steering]
     assert responses[0].json()["steering"][0]["reading"] == "avoid"
 
