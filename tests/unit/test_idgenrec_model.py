@@ -45,6 +45,12 @@ def test_tokenizer_has_t5_special_ids_and_reads_back(tok):
     assert tok.decode(tokens) == "rose soap" and 2 not in tokens
 
 
+def test_the_same_texts_give_the_same_tokenizer(tok):
+    # the unigram trainer's own vocabulary order changes from call to call (hash-map order)
+    again = [build_tokenizer(TEXTS, vocab_size=150).backend_tokenizer.to_str() for _ in range(4)]
+    assert set(again) == {tok.backend_tokenizer.to_str()}
+
+
 def test_prompt_slots_point_at_each_ids_tokens_and_old_ids_go_first(tok, ids):
     history = [ids[0], ids[5], ids[12]]
     tokens, items, places = encode_prompt(tok, 3, history, 200)

@@ -56,10 +56,28 @@ def build_tokenizer(texts: Sequence[str], vocab_size: int = 8000):
     )
     corpus = [t.replace(HISTORY, " ") for t in TEMPLATES] + [t for t in texts if t]
     tok.train_from_iterator(corpus, trainer)
+    tok = _canonical(tok)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="<pad>", eos_token="</s>", unk_token="<unk>")
     if (fast.pad_token_id, fast.eos_token_id, fast.unk_token_id) != (PAD_ID, EOS_ID, UNK_ID):
         raise RuntimeError(f"tokenizer special ids {fast.pad_token_id, fast.eos_token_id, fast.unk_token_id}")
     return fast
+
+
+def _canonical(tok: Any) -> Any:
+    """The trained tokenizer with its vocabulary in one order: pieces by score, then text.
+
+    The unigram trainer sums scores in a hash-map order that changes from process to process,
+    so the same corpus gave the same pieces in a different order (other token ids, so other
+    IDs and other weights for the same seed); scores rounded to 1e-9 make the ties equal."""
+    import json
+
+    from tokenizers import Tokenizer
+
+    state = json.loads(tok.to_str())
+    vocab = [[piece, round(score, 9)] for piece, score in state["model"]["vocab"]]
+    n = len(SPECIALS)  # the special tokens keep ids 0..n-1
+    state["model"]["vocab"] = vocab[:n] + sorted(vocab[n:], key=lambda v: (-v[1], v[0]))
+    return Tokenizer.from_str(json.dumps(state))
 
 
 def load_tokenizer(path: str):
