@@ -7,7 +7,8 @@
 Each phase runs on Ray Train (steerrec.train.loop's fit_ray; scaling.num_workers=2 for data
 parallel); `--local` runs them in this process instead (fit_local). Trailing `key=value`
 pairs override IDGenRecJobConfig fields (train.model.recommender.d_model=128,
-train.ids.n_groups=5, train.loop.batch_size=32, ...). Re-running with the same --out
+train.ids.n_groups=5, train.loop.batch_size=32, ...);
+`train.strategy=rec_only` or `id_only` runs the paper's Table 5 ablations. Re-running with the same --out
 resumes: finished phases train nothing, the current one continues from its last checkpoint
 (delete <out>/phases to restart).
 In the pipeline it is model `idgenrec` (section `idgenrec:` of the pipeline YAML).
@@ -41,9 +42,12 @@ def run(args: argparse.Namespace) -> None:
     if cfg.use_ray:
         init_ray()
     summary = run_idgenrec(cfg)
-    rounds = cfg.train.rounds
-    last = summary["phases"][f"round{rounds}_rec"]
-    print(f"\n{cfg.out}: best valid ndcg@10 {last['best']:.4f} at epoch {last['best_epoch']} of round {rounds}")
+    final = summary["final"]
+    if final["rec"]:
+        last = summary["phases"][final["rec"]]
+        print(f"\n{cfg.out}: best valid ndcg@10 {last['best']:.4f} at epoch {last['best_epoch']} of {final['rec']}")
+    else:
+        print(f"\n{cfg.out}: {cfg.train.strategy}: no recommender phase (it keeps its initial weights)")
     for r, report in summary["ids"].items():
         print(f"  IDs after round {r}: {report}")
         print(f"    e.g. {summary['examples'][r][:5]}")

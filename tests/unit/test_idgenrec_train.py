@@ -1,8 +1,9 @@
-"""IDGenRec on the one loop: pre-training, an alternate round, frozen halves, resumption."""
+"""IDGenRec on the one loop: pre-training, an alternate round, frozen halves, resumption, Table 5's ablations."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -96,6 +97,33 @@ def test_a_rerun_resumes_every_finished_phase_without_training(run):
     assert again["ids"] == summary["ids"] and again["examples"] == summary["examples"]
 
 
+def test_alternate_names_its_final_ids_and_recommender_phase(run):
+    _, summary, _ = run
+    assert summary["final"] == {"ids": 1, "rec": "round1_rec"}
+
+
+def test_rec_only_trains_the_recommender_on_the_first_ids_for_all_rounds_epochs(tmp_path, run):
+    out, first, _ = run
+    cfg = replace(_cfg(), strategy="rec_only", rounds=2, rec_epochs=1)
+    summary, weights = train_idgenrec(_data(), cfg, tmp_path)
+    assert summary["final"] == {"ids": 0, "rec": "rec_only"} and list(summary["ids"]) == [0]
+    assert set(summary["phases"]) == {"pretrain", "rec_only"}
+    assert [r["epoch"] for r in summary["phases"]["rec_only"]["history"]] == [1, 2]  # rounds x rec_epochs
+    assert summary["ids"][0] == first["ids"][0]  # the same pre-trained generator, the same round-0 IDs
+    pre, rec = _best(tmp_path / "pretrain"), load_file(str(weights))
+    assert _same(pre, rec, "generator.") and _changed(pre, rec, "recommender.")
+
+
+def test_id_only_trains_the_generator_and_leaves_the_recommender_initial(tmp_path):
+    summary, weights = train_idgenrec(_data(), replace(_cfg(), strategy="id_only"), tmp_path)
+    assert summary["final"] == {"ids": 1, "rec": None} and set(summary["phases"]) == {"pretrain", "round1_id"}
+    pre, last = _best(tmp_path / "pretrain"), load_file(str(weights))
+    assert _changed(pre, last, "generator.") and _same(pre, last, "recommender.")
+    assert (tmp_path / "ids_1.json").is_file()
+
+
 def test_config_checks_name_the_field():
     with pytest.raises(ValueError, match="idgenrec.rounds"):
         IDGenRecTrainConfig(rounds=0)
+    with pytest.raises(ValueError, match="idgenrec.strategy.*'both'"):
+        IDGenRecTrainConfig(strategy="both")

@@ -15,6 +15,10 @@ finished ones:
    AdamW's step is about lr whatever the gradient's scale, so at lr 1e-8 the generator,
    and so the IDs, barely move in a round.
 
+`strategy` picks Table 5's ablation: `alternate` (the above), `id_only` (rounds of the `id`
+phase and new IDs, no `rec` phase), `rec_only` (one `rec` phase of rounds x rec_epochs
+epochs on the round-0 IDs).
+
 The IDs of each round are kept in `ids_<round>.json` (token ids and text); the summary
 holds every phase's loop summary and the ID reports. With `scaling` each phase runs on Ray
 Train (`fit_ray`, storage `out/ray/<phase>`): the data and the starting weights go through
@@ -37,13 +41,17 @@ import numpy as np
 from steerrec.ids.textual import DiverseIdConfig, IdReport, assign_unique_ids
 from steerrec.models.idgenrec import IDGenRecConfig
 from steerrec.models.idgenrec_text import TOKENIZER_FILE
+from steerrec.run_folder import write_json
 from steerrec.train import idgenrec_batches as IB
-from steerrec.train.loop import BEST, LoopConfig, RayScaling, fit_local, fit_ray, make_train_fn
+from steerrec.train.loop import BEST, LoopConfig, RayScaling, fit_local
 
 logger = logging.getLogger(__name__)
 
 PHASES = ("pretrain", "id", "rec")
 PARTS = {"pretrain": "generator", "id": "soft", "rec": "recommender"}  # IDGenRec.forward's loss per phase
+# Table 5's training strategies: both T5s in turn, the generator only (the recommender keeps its
+# initial weights), the recommender only (on the pre-trained generator's IDs, for all rounds' epochs)
+STRATEGIES = ("alternate", "id_only", "rec_only")
 
 
 @dataclass
@@ -53,6 +61,7 @@ class IDGenRecTrainConfig:
     tokenizer_vocab: int = 8000
     title_tokens: int = 9  # pre-training target: the title's first tokens (the first ID window's longest)
     rounds: int = 3  # alternate rounds (Sec. 3.2)
+    strategy: str = "alternate"  # or the ablations id_only, rec_only (STRATEGIES)
     # A generator built from config needs its pre-training run to convergence (early stopping
     # on valid loss ends it): after a few epochs it writes IDs like 'aaaaaaaa' (README).
     pretrain_epochs: int = 60
@@ -71,6 +80,8 @@ class IDGenRecTrainConfig:
         for name in ("rounds", "id_epochs", "rec_epochs", "title_tokens"):
             if getattr(self, name) < 1:
                 raise ValueError(f"idgenrec.{name} must be >= 1, got {getattr(self, name)}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"idgenrec.strategy must be one of {STRATEGIES}, got {self.strategy!r}")
         if self.pretrain_epochs < 0 or self.beam_size < 10 or self.max_valid < 0:
             raise ValueError("idgenrec.pretrain_epochs and max_valid must be >= 0, beam_size >= 10")
 
@@ -205,7 +216,7 @@ def compute_ids(model: Any, tokenizer: Any, data: IB.IDGenRecData, cfg: IDGenRec
 def save_ids(path: Path, ids, report: IdReport, tokenizer: Any, data: IB.IDGenRecData) -> None:
     """ids_<round>.json: the report and, per item, its ID's token ids and text."""
     rows = [{"item_id": i, "tokens": list(t), "text": tokenizer.decode(list(t))} for i, t in zip(data.item_ids, ids)]
-    path.write_text(json.dumps({"report": report.summary(), "ids": rows}))
+    write_json(path, {"report": report.summary(), "ids": rows})  # atomic: a killed run never leaves half a file
 
 
 def load_ids(path: Path) -> tuple[list[tuple[int, ...]], dict[str, Any]]:
@@ -227,54 +238,15 @@ def run_tokenizer(data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: Path) ->
     return tokenizer
 
 
-def _build_task(config: dict[str, Any]) -> IDGenRecTask:
-    """A Ray Train worker's task: the config `_fit_phase_ray` sends, object refs fetched."""
-    import tempfile
-
-    import ray
-    from steerrec.config import from_dict
-    from steerrec.models.idgenrec_text import load_tokenizer
-
-    get = lambda value: ray.get(value) if isinstance(value, ray.ObjectRef) else value
-    work = Path(tempfile.mkdtemp(prefix="steerrec-idgenrec-"))
-    (work / TOKENIZER_FILE).write_text(config["tokenizer"])
-    weights = None
-    if config["weights"] is not None:
-        weights = work / "start.safetensors"
-        weights.write_bytes(get(config["weights"]))
-    ids = None if config["ids"] is None else [tuple(t) for t in config["ids"]]
-    cfg = from_dict(IDGenRecTrainConfig, config["job"], "job")
-    tokenizer = load_tokenizer(str(work / TOKENIZER_FILE))
-    return IDGenRecTask(get(config["data"]), tokenizer, cfg, config["phase"], ids, weights)
-
-
-def _fit_phase_ray(task: IDGenRecTask, loop: LoopConfig, scaling: RayScaling, out: Path, tag: str, tokenizer_file):
-    """One phase on Ray Train: (loop summary, checkpoint folder); a rerun resumes it."""
-    import dataclasses
-
-    import ray
-    from steerrec.config import to_dict
-
-    config = {
-        "job": to_dict(task.cfg),
-        "loop": dataclasses.asdict(loop),
-        "phase": task.phase,
-        "data": ray.put(task.data),
-        "ids": None if task.ids is None else [list(t) for t in task.ids],
-        "tokenizer": Path(tokenizer_file).read_text(),
-        "weights": None if task.weights is None else ray.put(Path(task.weights).read_bytes()),
-    }
-    result = fit_ray(make_train_fn(_build_task), config, scaling, str((out / "ray").absolute()), tag)
-    return result.return_value, Path(result.checkpoint.to_directory())
-
-
 def train_idgenrec(
     data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: str | Path, report=None, scaling: RayScaling | None = None
 ) -> tuple[dict[str, Any], Path]:
     """Pre-train the generator, then `cfg.rounds` alternate rounds: (summary, best weights);
     each phase on Ray Train with `scaling`, else in this process.
 
-    The summary has each phase's loop summary and each round's ID report and first ten IDs."""
+    The summary has each phase's loop summary, each round's ID report and first ten IDs, and
+    `final`: the round whose IDs go with the weights and the recommender phase that trained
+    them (None for id_only: its recommender keeps its initial weights)."""
     from dataclasses import replace
 
     from steerrec.models.idgenrec import IDGenRec
@@ -293,7 +265,9 @@ def train_idgenrec(
         if scaling is None:
             summary["phases"][tag], checkpoint = fit_local(task, loop, out / tag, report)
             return checkpoint / BEST
-        summary["phases"][tag], checkpoint = _fit_phase_ray(task, loop, scaling, out, tag, out / TOKENIZER_FILE)
+        from steerrec.train.idgenrec_ray import fit_phase_ray
+
+        summary["phases"][tag], checkpoint = fit_phase_ray(task, loop, scaling, out, tag, out / TOKENIZER_FILE)
         (out / tag).mkdir(parents=True, exist_ok=True)
         shutil.copy(checkpoint / BEST, out / tag / BEST)  # Ray's copy may be a temporary folder
         return out / tag / BEST
@@ -318,8 +292,13 @@ def train_idgenrec(
     if cfg.pretrain_epochs:
         weights = run_phase("pretrain", "pretrain", None, cfg.pretrain_epochs, cfg.pretrain_lr)
     ids = ids_of_round(0)
+    if cfg.strategy == "rec_only":
+        summary["final"] = {"ids": 0, "rec": "rec_only"}
+        return summary, run_phase("rec", "rec_only", ids, cfg.rounds * cfg.rec_epochs, cfg.rec_lr)
     for r in range(1, cfg.rounds + 1):
         weights = run_phase("id", f"round{r}_id", ids, cfg.id_epochs, cfg.id_lr)
         ids = ids_of_round(r)
-        weights = run_phase("rec", f"round{r}_rec", ids, cfg.rec_epochs, cfg.rec_lr)
+        if cfg.strategy == "alternate":
+            weights = run_phase("rec", f"round{r}_rec", ids, cfg.rec_epochs, cfg.rec_lr)
+    summary["final"] = {"ids": cfg.rounds, "rec": f"round{cfg.rounds}_rec" if cfg.strategy == "alternate" else None}
     return summary, weights

@@ -98,7 +98,8 @@ def write_run_folder(cfg: IDGenRecJobConfig, data: IDGenRecData, summary: dict[s
     load_model(model, str(weights))
     model.save(out)
     shutil.copy(phases / TOKENIZER_FILE, out / TOKENIZER_FILE)
-    ids, _ = load_ids(phases / f"ids_{cfg.train.rounds}.json")
+    final = summary["final"]
+    ids, _ = load_ids(phases / f"ids_{final['ids']}.json")
     item_ids = pa.array(data.item_ids, pa.string())
     table = pa.table(
         {
@@ -112,11 +113,12 @@ def write_run_folder(cfg: IDGenRecJobConfig, data: IDGenRecData, summary: dict[s
     pq.write_table(pa.table(items), out / rf.ITEMS_FILE)
     dump(cfg, out / rf.JOB_FILE)
     rf.write_json(out / rf.METRICS_FILE, summary)
-    last = summary["phases"][f"round{cfg.train.rounds}_rec"]
+    # id_only trains no recommender: no best epoch nor valid ranking to report
+    last = summary["phases"][final["rec"]] if final["rec"] else {"best_epoch": None, "best": None}
     inputs = {"data": rf.describe_input(cfg.data), "benchmark": rf.describe_input(cfg.benchmark)}
     details = {"model": "idgenrec", "mixture": "recommendation", "best_epoch": last["best_epoch"]}
-    details |= {"ids": summary["ids"][cfg.train.rounds], "rounds": cfg.train.rounds}
+    details |= {"ids": summary["ids"][final["ids"]], "rounds": cfg.train.rounds, "strategy": cfg.train.strategy}
     rf.write_run_info(
         out, rf.new_run_info("recommender", cfg.train.loop.seed, inputs, **details, best_valid=last["best"])
     )
-    logger.info("run folder %s: idgenrec, best valid ndcg@10 %.4f", out, last["best"])
+    logger.info("run folder %s: idgenrec (%s), best valid ndcg@10 %s", out, cfg.train.strategy, last["best"])
