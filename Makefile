@@ -30,7 +30,7 @@ lint: $(STAMP)
 	$(VENV)/bin/lint-imports
 
 test: $(STAMP) lint
-	$(PY) -m pytest tests -q
+	$(PY) -m pytest tests -q --durations=25
 
 demo: $(STAMP)
 	$(PY) jobs/demo.py --engine $(ENGINE) --ingress $(INGRESS)
