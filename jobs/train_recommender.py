@@ -54,8 +54,10 @@ def run(args: argparse.Namespace) -> None:
         init_ray()
     summary = train_recommender(cfg)
     print(f"\n{cfg.out}: best valid {cfg.loop.monitor} {summary['best']:.4f} at epoch {summary['best_epoch']}")
-    for row in summary["history"]:
-        print(f"  epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}  valid {row['valid_' + cfg.loop.monitor]:.4f}")
+    for row in summary["history"]:  # epochs between rankings (loop.valid_every > 1) have the valid loss only
+        key = next((k for k in (f"valid_{cfg.loop.monitor}", "valid_loss") if k in row), None)
+        valid = f"  {key} {row[key]:.4f}" if key else ""
+        print(f"  epoch {row['epoch']:>3}  loss {row['train_loss']:.4f}{valid}")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ block, items scored by dot product with the shared item embeddings.
 
 Trained with full softmax cross-entropy over all items rather than the paper's BCE
 against one sampled negative: recent reproductions (e.g. Klenitskiy & Vasilev 2023)
-find it stronger, and it needs no negative sampler. Evaluation scores every item.
+find it stronger, and it needs no negative sampler. `loss: bce` trains as the paper
+does instead (each target against one uniformly sampled negative), the baseline the
+generative-retrieval papers compare with. Evaluation scores every item either way.
 
 Item ids are 1..n_items, 0 is padding; histories are left-padded (right-aligned), so the
 most recent item is the last column and always has position max_len - 1.
@@ -25,6 +27,8 @@ from torch import nn
 
 from steerrec.models.seq2seq import Persistent
 
+LOSSES = ("ce", "bce")
+
 
 @dataclass
 class SASRecConfig:
@@ -34,6 +38,7 @@ class SASRecConfig:
     num_heads: int = 1
     dropout: float = 0.2
     max_len: int = 50
+    loss: str = "ce"  # ce: softmax over all items; bce: the paper's, against one sampled negative
 
     def __post_init__(self) -> None:
         for name in ("n_items", "hidden", "num_blocks", "num_heads", "max_len"):
@@ -44,6 +49,29 @@ class SASRecConfig:
             raise ValueError(f"sasrec.hidden ({self.hidden}) must be divisible by sasrec.num_heads ({self.num_heads})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"sasrec.dropout must be in [0, 1), got {self.dropout}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"sasrec.loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.loss == "bce" and self.n_items < 2:
+            raise ValueError(f"sasrec.loss 'bce' needs n_items >= 2 to sample a negative, got {self.n_items}")
+
+
+def bce_loss(pos_scores: torch.Tensor, neg_scores: torch.Tensor) -> torch.Tensor:
+    """SASRec's loss (Kang & McAuley 2018, Eq. 4), averaged over positions: [N], [N] -> [].
+
+    mean of -log sigmoid(s_pos) - log(1 - sigmoid(s_neg)); 1 - sigmoid(s) = sigmoid(-s).
+    Scores (0, 0): 2 log 2 = 1.3863; (2, -1): log(1 + e^-2) + log(1 + e^-1) = 0.4402.
+    """
+    return -(F.logsigmoid(pos_scores) + F.logsigmoid(-neg_scores)).mean()
+
+
+def sample_negatives(target: torch.Tensor, n_items: int) -> torch.Tensor:
+    """One item id per target, uniform over 1..n_items minus the target (torch's RNG)."""
+    negatives = torch.randint(1, n_items + 1, target.shape, device=target.device)
+    clash = negatives == target
+    while clash.any():  # resample the clashes only: each try clashes with probability 1/n_items
+        negatives[clash] = torch.randint(1, n_items + 1, (int(clash.sum()),), device=target.device)
+        clash = negatives == target
+    return negatives
 
 
 class SASRec(Persistent, nn.Module):
@@ -100,13 +128,20 @@ class SASRec(Persistent, nn.Module):
         return hidden @ self.item_emb.weight[1:].T
 
     def forward(self, batch: dict[str, Any]) -> torch.Tensor:
-        """Mean cross-entropy over all items at every position that has a target."""
+        """Mean loss over every position that has a target: cross-entropy over all items
+        (loss=ce) or BCE of the target against one sampled negative (loss=bce)."""
         history, target = batch["history"], batch["target"]
         hidden = self.hidden_states(history)
         if target.ndim == 1:
             hidden, target = hidden[:, -1:], target[:, None]
         if target.shape != hidden.shape[:2]:
             raise ValueError(f"target {list(target.shape)} does not fit history {list(history.shape)}")
+        if self.config.loss == "bce":
+            keep = target > 0
+            states, positives = hidden[keep], target[keep].long()  # [N, hidden], [N]
+            negatives = sample_negatives(positives, self.config.n_items)
+            weight = self.item_emb.weight  # row k scores item id k, as in `logits`
+            return bce_loss((states * weight[positives]).sum(-1), (states * weight[negatives]).sum(-1))
         labels = target.long() - 1  # item id k -> class k - 1; padding -> -1 (ignored)
         return F.cross_entropy(self.logits(hidden).flatten(0, 1), labels.flatten(), ignore_index=-1)
 
