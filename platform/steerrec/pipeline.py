@@ -27,6 +27,8 @@ from typing import Any
 from steerrec import run_folder as rf
 from steerrec.data.schema import TRUTH_FILE
 from steerrec.pipeline_config import IDGENREC, PipelineConfig, load_pipeline
+
+NO_SEMANTIC_IDS = (IDGENREC, "sasrec")  # models trained without the semantic-IDs stage
 from steerrec.preferences.prompts import PromptConfig
 
 __all__ = ["PipelineConfig", "Stage", "format_summary", "load_pipeline", "run_pipeline", "stages"]
@@ -58,7 +60,7 @@ def stages(cfg: PipelineConfig) -> list[Stage]:
         prefs_stage,
         Stage("benchmark", bench, lambda: is_complete(bench), lambda: build_benchmark(cfg.benchmark)),
     ]
-    if any(m != IDGENREC for m in cfg.models):  # IDGenRec makes its own (textual) IDs
+    if any(m not in NO_SEMANTIC_IDS for m in cfg.models):  # SASRec needs none, IDGenRec makes textual ones
         result.append(
             Stage(
                 "semantic_ids",

@@ -119,6 +119,14 @@ def test_each_seed_gets_its_own_run_folder_and_loop_seed(tmp_path):
     assert plan["train tiger s3"].output == tmp_path / "runs" / "tiger-s3"
 
 
+@pytest.mark.parametrize(
+    ("models", "with_ids"), [("[sasrec]", False), ("[idgenrec]", False), ("[sasrec, tiger]", True)]
+)
+def test_the_semantic_ids_stage_runs_only_for_models_that_read_them(tmp_path, models, with_ids):
+    plan = [s.name for s in stages(load_pipeline(TINY, [f"out={tmp_path}", f"models={models}"]))]
+    assert ("semantic_ids" in plan) == with_ids
+
+
 def test_the_world_options_are_checked_at_load(tmp_path):
     with pytest.raises(ConfigError, match=r"tiny\.yaml: data: unknown key\(s\) \['world\.n_userz'\] for WorldConfig"):
         load_pipeline(TINY, [f"out={tmp_path}", "data.world.n_userz=10"])
