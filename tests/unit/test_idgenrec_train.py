@@ -122,6 +122,17 @@ def test_id_only_trains_the_generator_and_leaves_the_recommender_initial(tmp_pat
     assert (tmp_path / "ids_1.json").is_file()
 
 
+def test_alternate_rec_first_trains_the_generator_between_recommender_phases(tmp_path):
+    cfg = replace(_cfg(), strategy="alternate_rec_first", rounds=2, rec_epochs=1)
+    summary, weights = train_idgenrec(_data(), cfg, tmp_path)
+    assert summary["final"] == {"ids": 1, "rec": "round2_rec"} and list(summary["ids"]) == [0, 1]
+    assert set(summary["phases"]) == {"pretrain", "round1_rec", "round1_id", "round2_rec"}
+    rec1, gen1, rec2 = (_best(tmp_path / t) for t in ("round1_rec", "round1_id", "round2_rec"))
+    assert _changed(rec1, gen1, "generator.") and _same(rec1, gen1, "recommender.")  # against the trained one
+    assert _same(gen1, rec2, "generator.") and _changed(gen1, rec2, "recommender.")
+    assert weights == latest_checkpoint(tmp_path / "round2_rec") / BEST
+
+
 def test_config_checks_name_the_field():
     with pytest.raises(ValueError, match="idgenrec.rounds"):
         IDGenRecTrainConfig(rounds=0)

@@ -15,9 +15,12 @@ finished ones:
    AdamW's step is about lr whatever the gradient's scale, so at lr 1e-8 the generator,
    and so the IDs, barely move in a round.
 
-`strategy` picks Table 5's ablation: `alternate` (the above), `id_only` (rounds of the `id`
-phase and new IDs, no `rec` phase), `rec_only` (one `rec` phase of rounds x rec_epochs
-epochs on the round-0 IDs).
+`strategy` picks Table 5's ablation: `alternate` (the above: the reference code's
+`id_first`), `id_only` (rounds of the `id` phase and new IDs, no `rec` phase), `rec_only`
+(one `rec` phase of rounds x rec_epochs epochs on the round-0 IDs); `alternate_rec_first`
+trains the generator between recommender phases (rec, id + new IDs, rec, ...; the last
+round has no `id` phase, so the final recommender reads the IDs it was trained on): without
+a pre-trained recommender, round 1's `id` phase of `alternate` trains against a random one.
 
 The IDs of each round are kept in `ids_<round>.json` (token ids and text); the summary
 holds every phase's loop summary and the ID reports. With `scaling` each phase runs on Ray
@@ -51,7 +54,7 @@ PHASES = ("pretrain", "id", "rec")
 PARTS = {"pretrain": "generator", "id": "soft", "rec": "recommender"}  # IDGenRec.forward's loss per phase
 # Table 5's training strategies: both T5s in turn, the generator only (the recommender keeps its
 # initial weights), the recommender only (on the pre-trained generator's IDs, for all rounds' epochs)
-STRATEGIES = ("alternate", "id_only", "rec_only")
+STRATEGIES = ("alternate", "alternate_rec_first", "id_only", "rec_only")
 
 
 @dataclass
@@ -61,7 +64,7 @@ class IDGenRecTrainConfig:
     tokenizer_vocab: int = 8000
     title_tokens: int = 9  # pre-training target: the title's first tokens (the first ID window's longest)
     rounds: int = 3  # alternate rounds (Sec. 3.2)
-    strategy: str = "alternate"  # or the ablations id_only, rec_only (STRATEGIES)
+    strategy: str = "alternate"  # or alternate_rec_first, the ablations id_only, rec_only (STRATEGIES)
     # A generator built from config needs its pre-training run to convergence (early stopping
     # on valid loss ends it): after a few epochs it writes IDs like 'aaaaaaaa' (README).
     pretrain_epochs: int = 60
@@ -295,6 +298,14 @@ def train_idgenrec(
     if cfg.strategy == "rec_only":
         summary["final"] = {"ids": 0, "rec": "rec_only"}
         return summary, run_phase("rec", "rec_only", ids, cfg.rounds * cfg.rec_epochs, cfg.rec_lr)
+    if cfg.strategy == "alternate_rec_first":
+        for r in range(1, cfg.rounds + 1):
+            weights = run_phase("rec", f"round{r}_rec", ids, cfg.rec_epochs, cfg.rec_lr)
+            if r < cfg.rounds:
+                weights = run_phase("id", f"round{r}_id", ids, cfg.id_epochs, cfg.id_lr)
+                ids = ids_of_round(r)
+        summary["final"] = {"ids": cfg.rounds - 1, "rec": f"round{cfg.rounds}_rec"}
+        return summary, weights
     for r in range(1, cfg.rounds + 1):
         weights = run_phase("id", f"round{r}_id", ids, cfg.id_epochs, cfg.id_lr)
         ids = ids_of_round(r)
