@@ -52,8 +52,9 @@ logger = logging.getLogger(__name__)
 
 PHASES = ("pretrain", "id", "rec")
 PARTS = {"pretrain": "generator", "id": "soft", "rec": "recommender"}  # IDGenRec.forward's loss per phase
-# Table 5's training strategies: both T5s in turn, the generator only (the recommender keeps its
-# initial weights), the recommender only (on the pre-trained generator's IDs, for all rounds' epochs)
+# Training strategies: both T5s in turn (generator first, as the reference code; or recommender
+# first), and Table 5's ablations: the generator only (the recommender keeps its initial
+# weights), the recommender only (on the pre-trained generator's IDs, for all rounds' epochs)
 STRATEGIES = ("alternate", "alternate_rec_first", "id_only", "rec_only")
 
 
@@ -237,7 +238,9 @@ def run_tokenizer(data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: Path) ->
     if path.is_file():
         return load_tokenizer(str(path))
     tokenizer = build_tokenizer(data.texts + data.titles + data.item_ids, cfg.tokenizer_vocab)
-    tokenizer.backend_tokenizer.save(str(path))
+    tmp = path.with_name(f".{path.name}.tmp")
+    tokenizer.backend_tokenizer.save(str(tmp))
+    tmp.replace(path)  # atomic: a run killed while saving never reads half a tokenizer back
     return tokenizer
 
 
