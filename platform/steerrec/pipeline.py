@@ -26,12 +26,10 @@ from typing import Any
 
 from steerrec import run_folder as rf
 from steerrec.data.schema import TRUTH_FILE
-from steerrec.pipeline_config import IDGENREC, PipelineConfig, load_pipeline
+from steerrec.pipeline_config import IDGENREC, NO_SEMANTIC_IDS, PipelineConfig, load_pipeline
 from steerrec.preferences.prompts import PromptConfig
 
 __all__ = ["PipelineConfig", "Stage", "format_summary", "load_pipeline", "run_pipeline", "stages"]
-
-NO_SEMANTIC_IDS = (IDGENREC, "sasrec")  # models trained without the semantic-IDs stage
 
 logger = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from steerrec.train.semantic_ids import SemanticIdJobConfig
 
 MODEL_ALIASES = {"mender-tok": "mender_tok", "mender-emb": "mender_emb"}
 IDGENREC = "idgenrec"  # trained by its own job (the `idgenrec` section), not train_per_model
+NO_SEMANTIC_IDS = (IDGENREC, "sasrec")  # models trained without the semantic-IDs stage
 
 
 @dataclass
@@ -162,7 +163,7 @@ def _run_paths(out: Path, model: str) -> dict[str, str]:
         "model": model,
         "data": str(out / "data"),
         "benchmark": str(out / "benchmark"),
-        "semantic_ids": "" if model == "sasrec" else str(out / "ids" / "semantic_ids.parquet"),
+        "semantic_ids": "" if model in NO_SEMANTIC_IDS else str(out / "ids" / "semantic_ids.parquet"),
         "out": str(out / "runs" / model),
     }
 
