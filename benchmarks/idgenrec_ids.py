@@ -25,8 +25,9 @@ from steerrec.data.text import render_items
 from steerrec.ids.textual import DiverseIdConfig
 from steerrec.models.idgenrec import IDGenRecConfig
 from steerrec.models.seq2seq import T5StackConfig
-from steerrec.train.idgenrec import IDGenRecTask, IDGenRecTrainConfig, compute_ids, run_tokenizer
+from steerrec.train.idgenrec import IDGenRecTask, IDGenRecTrainConfig
 from steerrec.train.idgenrec_batches import IDGenRecData, Split
+from steerrec.train.idgenrec_ids import compute_ids, run_tokenizer
 from steerrec.train.loop import BEST, LoopConfig, fit_local
 
 

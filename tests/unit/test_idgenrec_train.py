@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from steerrec.ids.textual import DiverseIdConfig
 from steerrec.models.idgenrec import IDGenRecConfig
 from steerrec.models.seq2seq import T5StackConfig
-from steerrec.train.idgenrec import IDGenRecTrainConfig, train_idgenrec
+from steerrec.train.idgenrec import IDGenRecTrainConfig, Phase, phase_plan, train_idgenrec
 from steerrec.train.idgenrec_batches import IDGenRecData, Split
 from steerrec.train.loop import BEST, LoopConfig, latest_checkpoint
 
@@ -131,6 +131,34 @@ def test_alternate_rec_first_trains_the_generator_between_recommender_phases(tmp
     assert _changed(rec1, gen1, "generator.") and _same(rec1, gen1, "recommender.")  # against the trained one
     assert _same(gen1, rec2, "generator.") and _changed(gen1, rec2, "recommender.")
     assert weights == latest_checkpoint(tmp_path / "round2_rec") / BEST
+
+
+def test_phase_plans_of_the_four_strategies():
+    cfg = replace(_cfg(), rounds=2, id_epochs=1, rec_epochs=3)
+    plan = lambda strategy: phase_plan(replace(cfg, strategy=strategy))
+    gen = lambda r: Phase("id", f"round{r}_id", 1, new_ids=r)
+    rec = lambda r: Phase("rec", f"round{r}_rec", 3)
+    assert plan("alternate") == ([gen(1), rec(1), gen(2), rec(2)], {"ids": 2, "rec": "round2_rec"})
+    assert plan("alternate_rec_first") == ([rec(1), gen(1), rec(2)], {"ids": 1, "rec": "round2_rec"})
+    assert plan("id_only") == ([gen(1), gen(2)], {"ids": 2, "rec": None})
+    assert plan("rec_only") == ([Phase("rec", "rec_only", 6)], {"ids": 0, "rec": "rec_only"})
+
+
+def test_rounds_continue_each_t5_s_optimizer_and_one_schedule(tmp_path):
+    from steerrec.train.loop import OPTIM
+    from steerrec.train.schedule import ScheduleConfig
+
+    loop = LoopConfig(batch_size=16, progress=False, schedule=ScheduleConfig("linear"))
+    cfg = replace(_cfg(), strategy="alternate_rec_first", rounds=2, rec_epochs=1, pretrain_epochs=0, loop=loop)
+    summary, _ = train_idgenrec(_data(), cfg, tmp_path / "carried")
+    one, two = (summary["phases"][t]["history"] for t in ("round1_rec", "round2_rec"))
+    assert [r["step"] for r in one + two] == [3, 6]  # 40 examples / 16: 3 steps an epoch, one schedule of 6
+    assert one[0]["lr"] == pytest.approx(1e-3 * 3 / 6) and two[0]["lr"] == pytest.approx(0.0)
+    adam = load_file(str(latest_checkpoint(tmp_path / "carried" / "round2_rec") / OPTIM))
+    assert {float(v) for k, v in adam.items() if k.endswith("/step")} == {6.0}  # AdamW's own count went on
+    fresh, _ = train_idgenrec(_data(), replace(cfg, continue_optimizer=False), tmp_path / "fresh")
+    assert [r["step"] for r in fresh["phases"]["round2_rec"]["history"]] == [3]
+    assert fresh["phases"]["round2_rec"]["history"][0]["lr"] == pytest.approx(0.0)  # its own 3-step schedule
 
 
 def test_config_checks_name_the_field():

@@ -13,6 +13,12 @@ def test_docstring_values():
     assert lr_factor(2, ScheduleConfig("cosine", 4), 12) == pytest.approx(0.5)
     assert lr_factor(8, ScheduleConfig("cosine", 4), 12) == pytest.approx(0.5)
     assert lr_factor(16, ScheduleConfig("inverse_sqrt", 4)) == pytest.approx(0.5)
+    assert lr_factor(8, ScheduleConfig("linear", 4), 12) == pytest.approx(0.5)
+
+
+def test_linear_falls_in_equal_steps_to_min_ratio():
+    cfg = ScheduleConfig("linear", warmup_steps=2, min_ratio=0.2)
+    assert [lr_factor(s, cfg, 6) for s in range(1, 8)] == pytest.approx([0.5, 1.0, 0.8, 0.6, 0.4, 0.2, 0.2])
 
 
 def test_cosine_ends_at_min_ratio_and_is_monotone_after_warmup():
@@ -30,7 +36,7 @@ def test_constant_and_no_warmup():
 
 def test_errors_name_the_field():
     with pytest.raises(ValueError, match="schedule.kind"):
-        ScheduleConfig("linear")
+        ScheduleConfig("step")
     with pytest.raises(ValueError, match="total number"):
         lr_factor(5, ScheduleConfig("cosine"))
     with pytest.raises(ValueError, match="min_ratio"):

@@ -238,6 +238,46 @@ def test_schedule_sets_the_lr_of_each_step_and_resumes_from_the_step(tmp_path):
         fit_local(ToyTask(), LoopConfig(epochs=1, progress=False, schedule=ScheduleConfig("cosine")), tmp_path / "c")
 
 
+class ContinuedTask(CountedTask):
+    """CountedTask that starts from a checkpoint's weights and optimizer (a run continued)."""
+
+    def __init__(self, previous=None, carry=True):
+        super().__init__()
+        self.previous, self.carry = previous, carry
+
+    def build_model(self):
+        from safetensors.torch import load_model
+
+        model = super().build_model()
+        if self.previous is not None:
+            load_model(model, str(self.previous / "model.safetensors"))
+        return model
+
+    def start_optimizer(self):
+        return self.previous if self.carry else None
+
+
+def test_a_run_continues_another_s_optimizer_and_schedule_as_one_run(tmp_path):
+    from safetensors.torch import load_file
+
+    from steerrec.train.schedule import ScheduleConfig
+
+    sched = ScheduleConfig("linear", warmup_steps=2)
+    one = LoopConfig(epochs=2, progress=False, lr=0.1, schedule=sched, monitor="")
+    whole, whole_ckpt = fit_local(ContinuedTask(), one, tmp_path / "whole")
+    half = LoopConfig(epochs=1, progress=False, lr=0.1, schedule=sched, monitor="", total_steps=8)
+    first, first_ckpt = fit_local(ContinuedTask(), half, tmp_path / "first")
+    half.start_step = first["history"][-1]["step"]
+    second, second_ckpt = fit_local(ContinuedTask(first_ckpt), half, tmp_path / "second")
+    assert [r["step"] for r in second["history"]] == [8]
+    assert second["history"][-1]["lr"] == pytest.approx(whole["history"][-1]["lr"])
+    a, b = (load_file(str(c / "model.safetensors")) for c in (whole_ckpt, second_ckpt))
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)  # Adam's moments carried over too
+    fresh, fresh_ckpt = fit_local(ContinuedTask(first_ckpt, carry=False), half, tmp_path / "fresh")  # new AdamW
+    c = load_file(str(fresh_ckpt / "model.safetensors"))
+    assert not all(torch.allclose(a[k], c[k], atol=1e-6) for k in a)
+
+
 def test_full_validation_every_n_epochs_and_patience_in_evaluations(tmp_path):
     task = CountedTask([0.5, 0.4, 0.3, 0.9])  # scores of the full validations, in order
     cfg = LoopConfig(epochs=20, valid_every=3, patience=2, progress=False)

@@ -15,24 +15,27 @@ finished ones:
    AdamW's step is about lr whatever the gradient's scale, so at lr 1e-8 the generator,
    and so the IDs, barely move in a round.
 
-`strategy` picks Table 5's ablation: `alternate` (the above: the reference code's
-`id_first`), `id_only` (rounds of the `id` phase and new IDs, no `rec` phase), `rec_only`
-(one `rec` phase of rounds x rec_epochs epochs on the round-0 IDs); `alternate_rec_first`
-trains the generator between recommender phases (rec, id + new IDs, rec, ...; the last
-round has no `id` phase, so the final recommender reads the IDs it was trained on): without
-a pre-trained recommender, round 1's `id` phase of `alternate` trains against a random one.
+`strategy` picks Table 5's ablation (`phase_plan` lists each one's phases): `alternate`
+(the above: the reference code's `id_first`), `id_only` (rounds of the `id` phase and new
+IDs, no `rec` phase), `rec_only` (one `rec` phase of rounds x rec_epochs epochs on the
+round-0 IDs); `alternate_rec_first` trains the generator between recommender phases (rec,
+id + new IDs, rec, ...; the last round has no `id` phase, so the final recommender reads
+the IDs it was trained on): without a pre-trained recommender, round 1's `id` phase of
+`alternate` trains against a random one. As in the reference code, each T5 has one AdamW
+and one schedule across the rounds (`continue_optimizer`): a round's phase starts from the
+optimizer state its previous round's phase ended with (the weights are that phase's best).
 
 The IDs of each round are kept in `ids_<round>.json` (token ids and text); the summary
 holds every phase's loop summary and the ID reports. With `scaling` each phase runs on Ray
 Train (`fit_ray`, storage `out/ray/<phase>`): the data and the starting weights go through
 the object store, the IDs and the tokenizer in the loop's config; the IDs are computed
-between phases in this process; a phase's best weights are copied to `<phase>/best.safetensors`.
+between phases in this process; a phase's best weights and last optimizer state are copied
+to `<phase>/`.
 A rerun resumes each phase from Ray's storage (a finished one trains nothing).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass, field
@@ -41,12 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from steerrec.ids.textual import DiverseIdConfig, IdReport, assign_unique_ids
+from steerrec.ids.textual import DiverseIdConfig
 from steerrec.models.idgenrec import IDGenRecConfig
-from steerrec.models.idgenrec_text import TOKENIZER_FILE
-from steerrec.run_folder import write_json
 from steerrec.train import idgenrec_batches as IB
-from steerrec.train.loop import BEST, LoopConfig, RayScaling, fit_local
+from steerrec.train.idgenrec_ids import compute_ids, load_ids, run_tokenizer, save_ids
+from steerrec.train.loop import BEST, OPTIM, OPTIM_META, LoopConfig, RayScaling, fit_local
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +76,9 @@ class IDGenRecTrainConfig:
     pretrain_lr: float = 3e-3
     id_lr: float = 1e-8  # the paper's generator learning rate
     rec_lr: float = 1e-3  # the paper's recommender learning rate
+    # each round's phase of a T5 continues the AdamW state and the schedule (loop.schedule,
+    # over all rounds) where its previous round's phase ended, as the reference code does
+    continue_optimizer: bool = True
     beam_size: int = 20
     max_valid: int = 512  # validation examples; 0 = all
     # batch size, seed, threads, schedule...; each phase sets its own epochs, lr and monitor
@@ -93,11 +98,14 @@ class IDGenRecTrainConfig:
 class IDGenRecTask:
     """steerrec.train.loop.Task for one phase; the other T5 is frozen (requires_grad False)."""
 
-    def __init__(self, data: IB.IDGenRecData, tokenizer: Any, cfg: IDGenRecTrainConfig, phase: str, ids, weights):
+    def __init__(
+        self, data: IB.IDGenRecData, tokenizer: Any, cfg: IDGenRecTrainConfig, phase: str, ids, weights, optimizer=None
+    ):
         if phase not in PHASES:
             raise ValueError(f"phase must be one of {PHASES}, got {phase!r}")
         self.data, self.tok, self.cfg, self.phase = data, tokenizer, cfg, phase
         self.ids, self.weights = ids, weights  # current IDs (None while pre-training), starting weights
+        self.optimizer = optimizer  # a folder with the optimizer state to continue, or None
         from steerrec.models.idgenrec_text import text_tokens
 
         self.text_tokens = text_tokens(tokenizer, data.texts, cfg.model.max_text_tokens)
@@ -124,6 +132,9 @@ class IDGenRecTask:
         if self.ids is not None:
             self.trie = PrefixTrie.from_sequences(self.ids, self.cfg.model.vocab_size, EOS_ID, PAD_ID)
         return model
+
+    def start_optimizer(self) -> Path | None:
+        return self.optimizer
 
     def _n(self) -> int:
         return len(self.data.item_ids) if self.phase == "pretrain" else len(self.data.train)
@@ -186,73 +197,47 @@ class IDGenRecTask:
         return IB.rec_batch(self.tok, self.data.valid, self.ids, rows, templates, max_tokens, text_tokens)
 
 
-def compute_ids(model: Any, tokenizer: Any, data: IB.IDGenRecData, cfg: IDGenRecTrainConfig):
-    """Unique IDs for every item with the model's generator (Algorithm 1): (ids, IdReport).
+@dataclass(frozen=True)
+class Phase:
+    """One step of a strategy's plan: train `kind` ("pretrain", "id" or "rec") for `epochs`
+    in the folder `tag`, then, when `new_ids` is set, write that round's IDs (Algorithm 1)."""
 
-    The fallback ID of an item is its id string's tokens; uniqueness is checked on the
-    decoded text, so two IDs never read the same."""
-    import torch
-
-    from steerrec.models.idgenrec_text import UNK_ID, text_tokens
-
-    model.eval()
-    device = next(model.parameters()).device
-    texts = text_tokens(tokenizer, data.texts, cfg.model.max_text_tokens)
-    ids_cfg = cfg.ids
-
-    def generate(items, penalty, min_len, max_len):
-        x = IB.padded([texts[i] for i in items]).to(device)
-        with torch.no_grad():
-            return model.candidates(
-                {"input_ids": x, "mask": x != 0}, ids_cfg.n_groups, ids_cfg.group_size, penalty, min_len, max_len
-            )
-
-    def fallback(item: int) -> tuple[int, ...]:
-        tokens = tuple(tokenizer.encode(data.item_ids[item], add_special_tokens=False))
-        if not tokens or UNK_ID in tokens:
-            raise ValueError(f"item {data.item_ids[item]!r}: its id string does not tokenize without <unk>")
-        return tokens
-
-    key = lambda ids: tokenizer.decode(list(ids))
-    return assign_unique_ids(len(data.item_ids), generate, ids_cfg, fallback, key, data.empty_text)
+    kind: str
+    tag: str
+    epochs: int
+    new_ids: int | None = None
 
 
-def save_ids(path: Path, ids, report: IdReport, tokenizer: Any, data: IB.IDGenRecData) -> None:
-    """ids_<round>.json: the report and, per item, its ID's token ids and text."""
-    rows = [{"item_id": i, "tokens": list(t), "text": tokenizer.decode(list(t))} for i, t in zip(data.item_ids, ids)]
-    write_json(path, {"report": report.summary(), "ids": rows})  # atomic: a killed run never leaves half a file
-
-
-def load_ids(path: Path) -> tuple[list[tuple[int, ...]], dict[str, Any]]:
-    """(IDs in item order, report summary) from a file `save_ids` wrote."""
-    saved = json.loads(path.read_text())
-    return [tuple(r["tokens"]) for r in saved["ids"]], saved["report"]
-
-
-def run_tokenizer(data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: Path) -> Any:
-    """The run's tokenizer: read back from out/tokenizer.json, or trained on the catalog's
-    texts, titles and id strings (the fallback IDs) and saved there."""
-    from steerrec.models.idgenrec_text import build_tokenizer, load_tokenizer
-
-    path = out / TOKENIZER_FILE
-    if path.is_file():
-        return load_tokenizer(str(path))
-    tokenizer = build_tokenizer(data.texts + data.titles + data.item_ids, cfg.tokenizer_vocab)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tokenizer.backend_tokenizer.save(str(tmp))
-    tmp.replace(path)  # atomic: a run killed while saving never reads half a tokenizer back
-    return tokenizer
+def phase_plan(cfg: IDGenRecTrainConfig) -> tuple[list[Phase], dict[str, Any]]:
+    """The phases of `cfg.strategy` in order, after the pre-training and the round-0 IDs,
+    and `final`: the round whose IDs go with the last weights and the recommender phase that
+    trained them (None for id_only: its recommender keeps its initial weights)."""
+    rounds = range(1, cfg.rounds + 1)
+    gen = lambda r: Phase("id", f"round{r}_id", cfg.id_epochs, new_ids=r)
+    rec = lambda r: Phase("rec", f"round{r}_rec", cfg.rec_epochs)
+    if cfg.strategy == "rec_only":
+        return [Phase("rec", "rec_only", cfg.rounds * cfg.rec_epochs)], {"ids": 0, "rec": "rec_only"}
+    if cfg.strategy == "alternate_rec_first":
+        plan = [p for r in rounds for p in ([rec(r), gen(r)] if r < cfg.rounds else [rec(r)])]
+        return plan, {"ids": cfg.rounds - 1, "rec": f"round{cfg.rounds}_rec"}
+    if cfg.strategy == "id_only":
+        return [gen(r) for r in rounds], {"ids": cfg.rounds, "rec": None}
+    return [p for r in rounds for p in (gen(r), rec(r))], {"ids": cfg.rounds, "rec": f"round{cfg.rounds}_rec"}
 
 
 def train_idgenrec(
     data: IB.IDGenRecData, cfg: IDGenRecTrainConfig, out: str | Path, report=None, scaling: RayScaling | None = None
 ) -> tuple[dict[str, Any], Path]:
-    """Pre-train the generator, then `cfg.rounds` alternate rounds: (summary, best weights);
+    """Pre-train the generator, then the phases of `phase_plan`: (summary, last weights);
     each phase on Ray Train with `scaling`, else in this process.
 
-    The summary has each phase's loop summary, each round's ID report and first ten IDs, and
-    `final`: the round whose IDs go with the weights and the recommender phase that trained
-    them (None for id_only: its recommender keeps its initial weights)."""
+    Each phase starts from the previous phase's best weights. With `continue_optimizer`
+    (the reference code: one AdamW and one schedule per T5 across the rounds) a phase also
+    starts from the optimizer state where the last phase of its kind ended, and its
+    schedule runs from that phase's last step over all the plan's phases of its kind.
+    The summary has each phase's loop summary, each round's ID report and first ten IDs,
+    and `final` (phase_plan)."""
+    import math
     from dataclasses import replace
 
     from steerrec.models.idgenrec import IDGenRec
@@ -261,22 +246,34 @@ def train_idgenrec(
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = run_tokenizer(data, cfg, out)
     cfg = replace(cfg, model=replace(cfg.model, vocab_size=len(tokenizer)))
+    plan, final = phase_plan(cfg)
     summary: dict[str, Any] = {"phases": {}, "ids": {}, "examples": {}}
     weights: Path | None = None
+    world = scaling.num_workers if scaling is not None else 1
+    last: dict[str, tuple[int, Path]] = {}  # kind -> (its last phase's step count, its optimizer folder)
 
-    def run_phase(phase: str, tag: str, ids, epochs: int, lr: float) -> Path:
-        monitor, mode = ("ndcg@10", "max") if phase == "rec" else ("loss", "min")
-        loop = replace(cfg.loop, epochs=epochs, lr=lr, monitor=monitor, mode=mode)
-        task = IDGenRecTask(data, tokenizer, cfg, phase, ids, weights)
+    def run_phase(phase: Phase, ids) -> Path:
+        lr = {"pretrain": cfg.pretrain_lr, "id": cfg.id_lr, "rec": cfg.rec_lr}[phase.kind]
+        monitor, mode = ("ndcg@10", "max") if phase.kind == "rec" else ("loss", "min")
+        loop = replace(cfg.loop, epochs=phase.epochs, lr=lr, monitor=monitor, mode=mode)
+        start = last.get(phase.kind) if cfg.continue_optimizer else None
+        task = IDGenRecTask(data, tokenizer, cfg, phase.kind, ids, weights, start[1] if start else None)
+        if cfg.continue_optimizer and phase.kind != "pretrain":
+            per_epoch = math.ceil(task.steps_per_epoch(world) / cfg.loop.grad_accum)
+            total = per_epoch * sum(p.epochs for p in plan if p.kind == phase.kind)
+            loop = replace(loop, start_step=start[0] if start else 0, total_steps=total)
         if scaling is None:
-            summary["phases"][tag], checkpoint = fit_local(task, loop, out / tag, report)
-            return checkpoint / BEST
-        from steerrec.train.idgenrec_ray import fit_phase_ray
+            summary["phases"][phase.tag], checkpoint = fit_local(task, loop, out / phase.tag, report)
+        else:
+            from steerrec.train.idgenrec_ray import fit_phase_ray
 
-        summary["phases"][tag], checkpoint = fit_phase_ray(task, loop, scaling, out, tag, out / TOKENIZER_FILE)
-        (out / tag).mkdir(parents=True, exist_ok=True)
-        shutil.copy(checkpoint / BEST, out / tag / BEST)  # Ray's copy may be a temporary folder
-        return out / tag / BEST
+            summary["phases"][phase.tag], checkpoint = fit_phase_ray(task, loop, scaling, out, phase.tag)
+            (out / phase.tag).mkdir(parents=True, exist_ok=True)
+            for name in (BEST, OPTIM, OPTIM_META):  # Ray's copy may be a temporary folder
+                shutil.copy(checkpoint / name, out / phase.tag / name)
+            checkpoint = out / phase.tag
+        last[phase.kind] = (summary["phases"][phase.tag]["history"][-1]["step"], checkpoint)
+        return checkpoint / BEST
 
     def ids_of_round(r: int):
         path = out / f"ids_{r}.json"
@@ -296,23 +293,11 @@ def train_idgenrec(
         return ids
 
     if cfg.pretrain_epochs:
-        weights = run_phase("pretrain", "pretrain", None, cfg.pretrain_epochs, cfg.pretrain_lr)
+        weights = run_phase(Phase("pretrain", "pretrain", cfg.pretrain_epochs), None)
     ids = ids_of_round(0)
-    if cfg.strategy == "rec_only":
-        summary["final"] = {"ids": 0, "rec": "rec_only"}
-        return summary, run_phase("rec", "rec_only", ids, cfg.rounds * cfg.rec_epochs, cfg.rec_lr)
-    if cfg.strategy == "alternate_rec_first":
-        for r in range(1, cfg.rounds + 1):
-            weights = run_phase("rec", f"round{r}_rec", ids, cfg.rec_epochs, cfg.rec_lr)
-            if r < cfg.rounds:
-                weights = run_phase("id", f"round{r}_id", ids, cfg.id_epochs, cfg.id_lr)
-                ids = ids_of_round(r)
-        summary["final"] = {"ids": cfg.rounds - 1, "rec": f"round{cfg.rounds}_rec"}
-        return summary, weights
-    for r in range(1, cfg.rounds + 1):
-        weights = run_phase("id", f"round{r}_id", ids, cfg.id_epochs, cfg.id_lr)
-        ids = ids_of_round(r)
-        if cfg.strategy == "alternate":
-            weights = run_phase("rec", f"round{r}_rec", ids, cfg.rec_epochs, cfg.rec_lr)
-    summary["final"] = {"ids": cfg.rounds, "rec": f"round{cfg.rounds}_rec" if cfg.strategy == "alternate" else None}
+    for phase in plan:
+        weights = run_phase(phase, ids)
+        if phase.new_ids is not None:
+            ids = ids_of_round(phase.new_ids)
+    summary["final"] = final
     return summary, weights

@@ -90,7 +90,7 @@ def write_run_folder(cfg: IDGenRecJobConfig, data: IDGenRecData, summary: dict[s
     from steerrec.data import schema
     from steerrec.models.idgenrec import IDGenRec
     from steerrec.models.idgenrec_text import TOKENIZER_FILE, load_tokenizer
-    from steerrec.train.idgenrec import load_ids
+    from steerrec.train.idgenrec_ids import load_ids
 
     out, phases = Path(cfg.out), Path(cfg.out) / "phases"
     tokenizer = load_tokenizer(str(phases / TOKENIZER_FILE))

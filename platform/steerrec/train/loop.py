@@ -5,13 +5,15 @@
 
 A `Task` supplies the model, its batches and its validation; the loop owns the rest:
 AdamW steps (DDP under Ray, gradient accumulation) with a learning-rate schedule (warmup,
-then cosine or inverse-sqrt decay: train/schedule.py), validation every `valid_every`
+then cosine, linear or inverse-sqrt decay: train/schedule.py), validation every `valid_every`
 epochs and at the last, early stopping on `monitor` (higher is better with mode "max",
 lower with "min") after `patience` evaluations without a better value, a checkpoint every
 `checkpoint_every` epochs and at the last (model.safetensors, best.safetensors,
 optimizer.safetensors + optimizer.json, state.json, and the task's own files) reported with
 that epoch's metrics (the epochs between are logged and kept in the summary's history),
-and resumption from the latest checkpoint after a worker failure. No pickle anywhere:
+and resumption from the latest checkpoint after a worker failure. A run can continue an
+earlier one's optimizer (the task's `start_optimizer`) and schedule (`start_step`,
+`total_steps`): IDGenRec's alternate rounds train each T5 that way. No pickle anywhere:
 tensors go to safetensors, everything else to JSON (train/checkpoint.py). The sessions and
 fit_ray live in train/sessions.py, one epoch's pass in train/epoch.py.
 """
@@ -79,6 +81,10 @@ class LoopConfig:
     batch_size: int = 64
     lr: float = 1e-3  # the peak learning rate (the schedule multiplies it)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    # A run that continues an earlier one (IDGenRec's rounds): the optimizer steps taken
+    # before it, and the schedule's length in steps (0: this run's epochs x steps per epoch)
+    start_step: int = 0
+    total_steps: int = 0
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
     grad_accum: int = 1  # batches whose gradients add up to one optimizer step
@@ -101,6 +107,8 @@ class LoopConfig:
         for name in ("epochs", "batch_size", "grad_accum", "checkpoint_every", "valid_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"loop.{name} must be >= 1, got {getattr(self, name)}")
+        if self.start_step < 0 or self.total_steps < 0:
+            raise ValueError(f"loop.start_step and total_steps must be >= 0, got {self.start_step}, {self.total_steps}")
         if self.num_threads < 0:
             raise ValueError(f"loop.num_threads must be >= 0, got {self.num_threads}")
         if self.lr <= 0:
@@ -119,7 +127,9 @@ class Task(Protocol):
     `restore_files(directory)` reads them back before `build_model` on resumption;
     `on_epoch_start(model, optimizer, epoch) -> dict | None` runs before each epoch's
     batches (after a resume too), what it returns joins that epoch's row;
-    `steps_per_epoch(world_size) -> int` (batches per rank; the cosine schedule needs it);
+    `steps_per_epoch(world_size) -> int` (batches per rank; cosine and linear schedules need it);
+    `start_optimizer() -> Path | None`: a folder with `save_optimizer`'s files whose state
+    the optimizer starts from (not on a resume: the checkpoint's state wins);
     `valid_loss(model, rank, world_size) -> sums` is a cheap check (e.g. a teacher-forced
     loss) reported on the epochs without a full validation."""
 
@@ -137,7 +147,7 @@ class Task(Protocol):
 
 def _restore(task: Task, cfg: LoopConfig, session: Any, work: Path) -> tuple[Any, Path | None, dict[str, Any]]:
     """The task's model, from the session's checkpoint when there is one: (model, checkpoint, state)."""
-    state = {"epoch": 0, "step": 0, "best": float("-inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
+    state = {"epoch": 0, "step": cfg.start_step, "best": float("-inf"), "best_epoch": 0, "bad_epochs": 0, "history": []}
     restored = session.checkpoint()
     if restored is not None and hasattr(task, "restore_files"):
         task.restore_files(restored)
@@ -153,11 +163,11 @@ def _restore(task: Task, cfg: LoopConfig, session: Any, work: Path) -> tuple[Any
 
 def _scheduler(task: Task, cfg: LoopConfig, optimizer: Any, state: dict, world_size: int) -> Callable[[], None]:
     """The `before_step` of each optimizer step: count it in `state` and set the scheduled lr."""
-    total = None
-    if hasattr(task, "steps_per_epoch"):
-        total = cfg.epochs * math.ceil(task.steps_per_epoch(world_size) / cfg.grad_accum)
-    elif cfg.schedule.kind == "cosine":
-        raise ValueError("loop.schedule.kind=cosine needs a task that knows its steps_per_epoch")
+    total = cfg.total_steps or None
+    if total is None and hasattr(task, "steps_per_epoch"):
+        total = cfg.start_step + cfg.epochs * math.ceil(task.steps_per_epoch(world_size) / cfg.grad_accum)
+    elif total is None and cfg.schedule.kind in ("cosine", "linear"):
+        raise ValueError(f"loop.schedule.kind={cfg.schedule.kind} needs a task that knows its steps_per_epoch")
 
     def before_step() -> None:
         state["step"] += 1
@@ -199,8 +209,9 @@ def run_loop(task: Task, cfg: LoopConfig, session: Any) -> dict[str, Any]:
     model = session.prepare(model)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if restored is not None:
-        load_optimizer(optimizer, restored)
+    start = getattr(task, "start_optimizer", lambda: None)()
+    if restored is not None or start is not None:
+        load_optimizer(optimizer, restored if restored is not None else start)
     before_step = _scheduler(task, cfg, optimizer, state, session.world_size)
     hook = getattr(task, "on_epoch_start", None)
     start_epoch = state["epoch"] + 1
