@@ -161,6 +161,13 @@ def test_rounds_continue_each_t5_s_optimizer_and_one_schedule(tmp_path):
     assert fresh["phases"]["round2_rec"]["history"][0]["lr"] == pytest.approx(0.0)  # its own 3-step schedule
 
 
+def test_id_max_batches_caps_the_generator_epoch_only(tmp_path):
+    cfg = replace(_cfg(), pretrain_epochs=0, rec_epochs=1, id_max_batches=1)
+    summary, _ = train_idgenrec(_data(), cfg, tmp_path)
+    assert [r["steps"] for r in summary["phases"]["round1_id"]["history"]] == [1]  # of 3 batches
+    assert [r["steps"] for r in summary["phases"]["round1_rec"]["history"]] == [3]
+
+
 def test_config_checks_name_the_field():
     with pytest.raises(ValueError, match="idgenrec.rounds"):
         IDGenRecTrainConfig(rounds=0)

@@ -72,6 +72,10 @@ class IDGenRecTrainConfig:
     # on valid loss ends it): after a few epochs it writes IDs like 'aaaaaaaa' (README).
     pretrain_epochs: int = 60
     id_epochs: int = 1
+    # batches per `id` epoch (a random sample of the epoch's batches); 0 = all, the paper's one
+    # epoch. Soft IDs run the generator over every history item of a batch, so an `id`
+    # epoch costs many `rec` epochs (over 45 min on Office on 2 cores)
+    id_max_batches: int = 0
     rec_epochs: int = 10
     pretrain_lr: float = 3e-3
     id_lr: float = 1e-8  # the paper's generator learning rate
@@ -91,8 +95,8 @@ class IDGenRecTrainConfig:
                 raise ValueError(f"idgenrec.{name} must be >= 1, got {getattr(self, name)}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"idgenrec.strategy must be one of {STRATEGIES}, got {self.strategy!r}")
-        if self.pretrain_epochs < 0 or self.beam_size < 10 or self.max_valid < 0:
-            raise ValueError("idgenrec.pretrain_epochs and max_valid must be >= 0, beam_size >= 10")
+        if self.pretrain_epochs < 0 or self.beam_size < 10 or self.max_valid < 0 or self.id_max_batches < 0:
+            raise ValueError("idgenrec.pretrain_epochs, max_valid and id_max_batches must be >= 0, beam_size >= 10")
 
 
 class IDGenRecTask:
@@ -140,11 +144,13 @@ class IDGenRecTask:
         return len(self.data.item_ids) if self.phase == "pretrain" else len(self.data.train)
 
     def steps_per_epoch(self, world_size: int) -> int:
-        return len(IB.batch_rows(self._n(), self.cfg.loop.batch_size, False, 0, 0, world_size))
+        n = len(IB.batch_rows(self._n(), self.cfg.loop.batch_size, False, 0, 0, world_size))
+        return min(n, self.cfg.id_max_batches) if self.phase == "id" and self.cfg.id_max_batches else n
 
     def train_batches(self, epoch: int, rank: int, world_size: int):
         seed = self.cfg.loop.seed * 100_003 + epoch
-        for rows in IB.batch_rows(self._n(), self.cfg.loop.batch_size, True, seed, rank, world_size):
+        batches = IB.batch_rows(self._n(), self.cfg.loop.batch_size, True, seed, rank, world_size)
+        for rows in batches[: self.steps_per_epoch(world_size)]:  # shuffled: the first ones are a random sample
             yield self._batch(rows, IB.templates_for(len(rows), seed + int(rows[0])))
 
     def _batch(self, rows: np.ndarray, templates: np.ndarray) -> dict[str, Any]:
