@@ -38,7 +38,7 @@ def tiny_langptune(data: str, out: Path | str, **extra) -> dict:
             "sessions_per_iteration": 2,
             "minibatch": 2,
         },
-        "embedder_phase": {"batch_size": 2, "max_batches": 1},
+        "embedder_phase": {"batch_size": 2},
         "policy_loop": {"epochs": 1, "lr": 0.05},
-        "embedder_loop": {"epochs": 1, "lr": 1e-4},
+        "embedder_loop": {"epochs": 1, "lr": 1e-4, "max_batches": 1},
     } | extra

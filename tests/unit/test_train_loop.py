@@ -238,6 +238,20 @@ def test_schedule_sets_the_lr_of_each_step_and_resumes_from_the_step(tmp_path):
         fit_local(ToyTask(), LoopConfig(epochs=1, progress=False, schedule=ScheduleConfig("cosine")), tmp_path / "c")
 
 
+def test_max_batches_caps_each_epoch_and_the_schedule_counts_the_capped_steps(tmp_path):
+    from steerrec.train.loop import epoch_steps
+    from steerrec.train.schedule import ScheduleConfig
+
+    sched = ScheduleConfig("linear", warmup_steps=0, min_ratio=0.0)
+    cfg = LoopConfig(epochs=2, progress=False, lr=0.1, schedule=sched, patience=0, max_batches=3)
+    assert epoch_steps(CountedTask(), cfg, 1) == 3 and epoch_steps(ToyTask(), cfg, 1) is None
+    rows = fit_local(CountedTask(), cfg, tmp_path)[0]["history"]
+    assert [(r["steps"], r["step"]) for r in rows] == [(3, 3), (3, 6)]  # of 4 batches an epoch
+    assert rows[-1]["lr"] == pytest.approx(0.0)  # the schedule ends at step 6, not 8
+    with pytest.raises(ValueError, match="max_batches"):
+        LoopConfig(max_batches=-1)
+
+
 class ContinuedTask(CountedTask):
     """CountedTask that starts from a checkpoint's weights and optimizer (a run continued)."""
 

@@ -3,7 +3,8 @@
 Paper values (Appendix C, Llama-3-8B / Gemma-2B) against the defaults here, sized for a
 CPU: RLSO batch 64 sessions (here `sessions_per_iteration` 8), 4 passes over each batch
 (`passes` 1), T = 200-500 policy iterations per outer iteration (the policy loop's
-epochs), CL batch 256 (`batch_size` 32), J = 800-2500 CL batches (`max_batches`), K = 5.
+epochs), CL batch 256 (`batch_size` 32), J = 800-2500 CL batches (`embedder_loop.max_batches`),
+K = 5.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class EmbedderPhaseConfig:
     embedder: EmbedderConfig = field(default_factory=EmbedderConfig)
     infonce: InfoNCEConfig = field(default_factory=InfoNCEConfig)
     batch_size: int = 32  # (query, positive item) pairs per batch; the other rows are negatives
-    max_batches: int = 0  # J: batches per loop epoch; 0 = one pass over the pairs
     max_valid: int = 0  # valid pairs ranked at each validation; 0 skips it
     k: int = 20  # validation cut-off
     seed: int = 0
@@ -56,9 +56,8 @@ class EmbedderPhaseConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 2:
             raise ValueError(f"embedder_phase.batch_size must be >= 2 (in-batch negatives), got {self.batch_size}")
-        for name in ("max_batches", "max_valid"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"embedder_phase.{name} must be >= 0, got {getattr(self, name)}")
+        if self.max_valid < 0:
+            raise ValueError(f"embedder_phase.max_valid must be >= 0, got {self.max_valid}")
         if self.k < 1:
             raise ValueError(f"embedder_phase.k must be >= 1, got {self.k}")
 

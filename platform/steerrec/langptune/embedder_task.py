@@ -57,13 +57,12 @@ class EmbedderTask:
         size = self.cfg.batch_size
         batches = [[train[int(i)] for i in order[s : s + size]] for s in range(0, len(order), size)]
         batches = [b for b in batches if len(b) >= 2]  # a lone row has no negative
-        if self.cfg.max_batches:
-            batches = batches[: self.cfg.max_batches]
-        return [{"pairs": b} for b in batches]
+        return [{"pairs": b} for b in batches]  # shuffled: the loop's max_batches (J) takes the first ones
 
     def steps_per_epoch(self, world_size: int) -> int:
-        per_rank = -(-len(self.pairs["train"]) // world_size) // self.cfg.batch_size
-        return max(1, min(per_rank, self.cfg.max_batches) if self.cfg.max_batches else per_rank)
+        rows = -(-len(self.pairs["train"]) // world_size)  # rank 0's share
+        full, rest = divmod(rows, self.cfg.batch_size)
+        return max(1, full + (rest >= 2))  # train_batches drops a lone last row
 
     def loss(self, model: Any, batch: dict[str, Any]) -> tuple[Any, dict[str, float]]:
         import torch

@@ -65,7 +65,7 @@ def train_and_evaluate(
         "variant": cfg.variant,
         "outer_iterations": cfg.outer_iterations,
         "policy_iterations": cfg.policy_loop.epochs,
-        "embedder_batches": cfg.embedder_phase.max_batches,
+        "embedder_batches": cfg.embedder_loop.max_batches,
         "profile_length": cfg.policy.rollout.profile_length,
         "model": asdict(cfg.policy.model),
         "embedder": cfg.embedder_phase.embedder.model,

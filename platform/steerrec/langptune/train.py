@@ -73,7 +73,7 @@ class PolicyLoopConfig(LoopConfig):
 
 @dataclass
 class EmbedderLoopConfig(LoopConfig):
-    """The loop of the embedder phase (batches per epoch: embedder_phase.max_batches, J)."""
+    """The loop of the embedder phase (batches per epoch: max_batches, the paper's J)."""
 
     epochs: int = 1
     lr: float = 1e-5

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -68,9 +69,13 @@ def run_epoch(
     total, n_batches, steps, busy, started = 0.0, 0, 0, 0.0, time.perf_counter()
     sums: dict[str, float] = {}
     batches = task.train_batches(epoch, session.rank, session.world_size)
+    total_batches = len(batches) if hasattr(batches, "__len__") else None
+    if cfg.max_batches:  # the first max_batches of the task's shuffled batches
+        batches = itertools.islice(batches, cfg.max_batches)
+        total_batches = min(total_batches, cfg.max_batches) if total_batches is not None else None
     bar = tqdm(
         with_last(batches),
-        total=len(batches) if hasattr(batches, "__len__") else None,
+        total=total_batches,
         desc=f"epoch {epoch}",
         leave=False,
         disable=not cfg.progress or session.rank != 0,

@@ -48,7 +48,7 @@ from steerrec.ids.textual import DiverseIdConfig
 from steerrec.models.idgenrec import IDGenRecConfig
 from steerrec.train import idgenrec_batches as IB
 from steerrec.train.idgenrec_ids import compute_ids, load_ids, run_tokenizer, save_ids
-from steerrec.train.loop import BEST, OPTIM, OPTIM_META, LoopConfig, RayScaling, fit_local
+from steerrec.train.loop import BEST, OPTIM, OPTIM_META, LoopConfig, RayScaling, epoch_steps, fit_local
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +72,9 @@ class IDGenRecTrainConfig:
     # on valid loss ends it): after a few epochs it writes IDs like 'aaaaaaaa' (README).
     pretrain_epochs: int = 60
     id_epochs: int = 1
-    # batches per `id` epoch (a random sample of the epoch's batches); 0 = all, the paper's one
-    # epoch. Soft IDs run the generator over every history item of a batch, so an `id`
-    # epoch costs many `rec` epochs (over 45 min on Office on 2 cores)
+    # batches per `id` epoch (the id phase's loop.max_batches: a random sample of the epoch's
+    # batches); 0 = all, the paper's one epoch. Soft IDs run the generator over every history
+    # item of a batch, so an `id` epoch costs many `rec` epochs (over 45 min on Office, 2 cores)
     id_max_batches: int = 0
     rec_epochs: int = 10
     pretrain_lr: float = 3e-3
@@ -144,13 +144,12 @@ class IDGenRecTask:
         return len(self.data.item_ids) if self.phase == "pretrain" else len(self.data.train)
 
     def steps_per_epoch(self, world_size: int) -> int:
-        n = len(IB.batch_rows(self._n(), self.cfg.loop.batch_size, False, 0, 0, world_size))
-        return min(n, self.cfg.id_max_batches) if self.phase == "id" and self.cfg.id_max_batches else n
+        return len(IB.batch_rows(self._n(), self.cfg.loop.batch_size, False, 0, 0, world_size))
 
     def train_batches(self, epoch: int, rank: int, world_size: int):
         seed = self.cfg.loop.seed * 100_003 + epoch
         batches = IB.batch_rows(self._n(), self.cfg.loop.batch_size, True, seed, rank, world_size)
-        for rows in batches[: self.steps_per_epoch(world_size)]:  # shuffled: the first ones are a random sample
+        for rows in batches:  # shuffled: the loop's max_batches takes the first ones, a random sample
             yield self._batch(rows, IB.templates_for(len(rows), seed + int(rows[0])))
 
     def _batch(self, rows: np.ndarray, templates: np.ndarray) -> dict[str, Any]:
@@ -243,7 +242,6 @@ def train_idgenrec(
     schedule runs from that phase's last step over all the plan's phases of its kind.
     The summary has each phase's loop summary, each round's ID report and first ten IDs,
     and `final` (phase_plan)."""
-    import math
     from dataclasses import replace
 
     from steerrec.models.idgenrec import IDGenRec
@@ -262,11 +260,12 @@ def train_idgenrec(
         lr = {"pretrain": cfg.pretrain_lr, "id": cfg.id_lr, "rec": cfg.rec_lr}[phase.kind]
         monitor, mode = ("ndcg@10", "max") if phase.kind == "rec" else ("loss", "min")
         loop = replace(cfg.loop, epochs=phase.epochs, lr=lr, monitor=monitor, mode=mode)
+        if phase.kind == "id" and cfg.id_max_batches:
+            loop = replace(loop, max_batches=cfg.id_max_batches)
         start = last.get(phase.kind) if cfg.continue_optimizer else None
         task = IDGenRecTask(data, tokenizer, cfg, phase.kind, ids, weights, start[1] if start else None)
         if cfg.continue_optimizer and phase.kind != "pretrain":
-            per_epoch = math.ceil(task.steps_per_epoch(world) / cfg.loop.grad_accum)
-            total = per_epoch * sum(p.epochs for p in plan if p.kind == phase.kind)
+            total = epoch_steps(task, loop, world) * sum(p.epochs for p in plan if p.kind == phase.kind)
             loop = replace(loop, start_step=start[0] if start else 0, total_steps=total)
         if scaling is None:
             summary["phases"][phase.tag], checkpoint = fit_local(task, loop, out / phase.tag, report)
@@ -275,7 +274,8 @@ def train_idgenrec(
 
             summary["phases"][phase.tag], checkpoint = fit_phase_ray(task, loop, scaling, out, phase.tag)
             (out / phase.tag).mkdir(parents=True, exist_ok=True)
-            for name in (BEST, OPTIM, OPTIM_META):  # Ray's copy may be a temporary folder
+            keep = (BEST, OPTIM, OPTIM_META) if cfg.continue_optimizer else (BEST,)
+            for name in keep:  # Ray's copy may be a temporary folder
                 shutil.copy(checkpoint / name, out / phase.tag / name)
             checkpoint = out / phase.tag
         last[phase.kind] = (summary["phases"][phase.tag]["history"][-1]["step"], checkpoint)

@@ -66,6 +66,7 @@ __all__ = [
     "fit_ray",
     "latest_checkpoint",
     "load_optimizer",
+    "epoch_steps",
     "load_weights",
     "make_train_fn",
     "run_loop",
@@ -88,6 +89,10 @@ class LoopConfig:
     weight_decay: float = 0.01
     grad_clip: float = 1.0  # max gradient norm; 0 disables clipping
     grad_accum: int = 1  # batches whose gradients add up to one optimizer step
+    # batches per rank and epoch: the first max_batches the task yields (its batches are
+    # shuffled, so a random sample); 0 = all of them. IDGenRec's capped ID phase and
+    # LangPTune's J embedder batches per outer iteration are this knob.
+    max_batches: int = 0
     valid_every: int = 1  # epochs between full validations (the last epoch always has one)
     patience: int = 3  # evaluations without a better `monitor` before stopping; 0 never stops early
     monitor: str = "ndcg@10"  # validation metric; "" = none (the best epoch is the last)
@@ -107,8 +112,11 @@ class LoopConfig:
         for name in ("epochs", "batch_size", "grad_accum", "checkpoint_every", "valid_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"loop.{name} must be >= 1, got {getattr(self, name)}")
-        if self.start_step < 0 or self.total_steps < 0:
-            raise ValueError(f"loop.start_step and total_steps must be >= 0, got {self.start_step}, {self.total_steps}")
+        if self.start_step < 0 or self.total_steps < 0 or self.max_batches < 0:
+            raise ValueError(
+                f"loop.start_step, total_steps and max_batches must be >= 0, got {self.start_step}, "
+                f"{self.total_steps}, {self.max_batches}"
+            )
         if self.num_threads < 0:
             raise ValueError(f"loop.num_threads must be >= 0, got {self.num_threads}")
         if self.lr <= 0:
@@ -161,11 +169,20 @@ def _restore(task: Task, cfg: LoopConfig, session: Any, work: Path) -> tuple[Any
     return model, restored, state
 
 
+def epoch_steps(task: Task, cfg: LoopConfig, world_size: int) -> int | None:
+    """Optimizer steps in one epoch of `task` under `cfg` (None: the task does not say)."""
+    if not hasattr(task, "steps_per_epoch"):
+        return None
+    batches = task.steps_per_epoch(world_size)
+    return math.ceil((min(batches, cfg.max_batches) if cfg.max_batches else batches) / cfg.grad_accum)
+
+
 def _scheduler(task: Task, cfg: LoopConfig, optimizer: Any, state: dict, world_size: int) -> Callable[[], None]:
     """The `before_step` of each optimizer step: count it in `state` and set the scheduled lr."""
     total = cfg.total_steps or None
-    if total is None and hasattr(task, "steps_per_epoch"):
-        total = cfg.start_step + cfg.epochs * math.ceil(task.steps_per_epoch(world_size) / cfg.grad_accum)
+    per_epoch = epoch_steps(task, cfg, world_size)
+    if total is None and per_epoch is not None:
+        total = cfg.start_step + cfg.epochs * per_epoch
     elif total is None and cfg.schedule.kind in ("cosine", "linear"):
         raise ValueError(f"loop.schedule.kind={cfg.schedule.kind} needs a task that knows its steps_per_epoch")
 
