@@ -168,6 +168,22 @@ def test_id_max_batches_caps_the_generator_epoch_only(tmp_path):
     assert [r["steps"] for r in summary["phases"]["round1_rec"]["history"]] == [3]
 
 
+def test_length_buckets_batch_prompts_of_similar_length_and_train_every_example(tmp_path):
+    from steerrec.train.batch_order import padding_share
+    from steerrec.train.idgenrec_batches import batch_rows, example_lengths
+
+    ids = [(5,) * (1 + k % 4) for k in range(12)]  # IDs of 1 to 4 tokens
+    histories = [list(range(k % 6)) for k in range(300)]  # 0 to 5 history items
+    lengths = example_lengths(Split(histories, np.zeros(300, dtype=int)), ids)
+    assert lengths[:3].tolist() == [0, 1, 3] and lengths[5] == 1 + 2 + 3 + 4 + 1
+    plain = batch_rows(300, 16, True, 7)
+    bucketed = batch_rows(300, 16, True, 7, lengths=lengths, buckets=8)
+    assert len(bucketed) == len(plain) and sorted(np.concatenate(bucketed)) == list(range(300))
+    assert padding_share(lengths, bucketed) < padding_share(lengths, plain) / 2
+    summary, _ = train_idgenrec(_data(), replace(_cfg(), length_buckets=4, rec_epochs=1), tmp_path)
+    assert summary["phases"]["round1_rec"]["history"][0]["steps"] == 3  # 40 examples in batches of 16
+
+
 def test_config_checks_name_the_field():
     with pytest.raises(ValueError, match="idgenrec.rounds"):
         IDGenRecTrainConfig(rounds=0)

@@ -121,11 +121,28 @@ def title_batch(
     return {"input_ids": text, "mask": text != PAD_ID, "labels": labels}
 
 
-def batch_rows(n: int, batch_size: int, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1):
-    """This rank's example rows, batch by batch (every rank gets as many batches)."""
+def batch_rows(
+    n: int,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    rank: int = 0,
+    world_size: int = 1,
+    lengths: np.ndarray | None = None,
+    buckets: int = 0,
+):
+    """This rank's example rows, batch by batch (every rank gets as many batches); with
+    `lengths` and `buckets` > 1, batches of examples of similar length (train.batch_order)."""
     from steerrec.train.batch_order import batch_indices
 
-    return batch_indices({"n": n}, batch_size, shuffle, seed, rank, world_size)
+    encoded = {"n": n} if lengths is None else {"n": n, "length": lengths}
+    return batch_indices(encoded, batch_size, shuffle, seed, rank, world_size, buckets)
+
+
+def example_lengths(split: Split, ids: Sequence[TokenId]) -> np.ndarray:
+    """Each example's history length in ID tokens (its prompt's length less the template's)."""
+    sizes = np.fromiter((len(t) for t in ids), dtype=np.int64, count=len(ids))
+    return np.fromiter((int(sizes[h].sum()) for h in split.histories), dtype=np.int64, count=len(split))
 
 
 def encode_prompts(
