@@ -56,7 +56,7 @@ def main() -> None:
                 summary, _ = train_idgenrec(data, replace(base, length_buckets=buckets), tmp)
                 row = summary["phases"]["rec_only"]["history"][0]
                 speeds[buckets].append(row["steps"] / row["train_seconds"])
-                print(f"buckets {buckets}: {row['steps_per_s']:.3f} steps/s ({time.perf_counter() - started:.0f} s)")
+                print(f"buckets {buckets}: {speeds[buckets][-1]:.3f} steps/s ({time.perf_counter() - started:.0f} s)")
     first = float(np.mean(speeds[args.buckets[0]]))
     print(f"\n{args.data}: {args.batches} steps of batch {base.loop.batch_size}, {args.repeats} repeats")
     print("| length_buckets | steps/s | ratio |")

@@ -10,7 +10,8 @@ each model; IDGenRec's phases one by one) and prints a table: epochs, optimizer 
 training seconds, validation seconds (an epoch's seconds less its training seconds),
 steps/s. Not counted: the text embedder's pass over the items, data preparation and the
 evaluation stage (seconds each in summary.json when a sitting ran them, printed below the
-table). On a shared machine the figures are upper bounds of what idle cores take.
+table), nor a run still in progress (its metrics.json is written when it ends). On a shared
+machine the figures are upper bounds of what idle cores take.
 """
 
 from __future__ import annotations

@@ -162,13 +162,18 @@ def test_rounds_continue_each_t5_s_optimizer_and_one_schedule(tmp_path):
 
 
 def test_id_max_batches_caps_the_generator_epoch_only(tmp_path):
+    from steerrec.train.schedule import ScheduleConfig
+
+    linear = ScheduleConfig("linear", warmup_steps=0, min_ratio=0.0)
     cfg = replace(_cfg(), pretrain_epochs=0, rec_epochs=1, id_max_batches=1)
+    cfg = replace(cfg, loop=replace(cfg.loop, schedule=linear))
     summary, _ = train_idgenrec(_data(), cfg, tmp_path)
-    assert [r["steps"] for r in summary["phases"]["round1_id"]["history"]] == [1]  # of 3 batches
-    assert [r["steps"] for r in summary["phases"]["round1_rec"]["history"]] == [3]
+    gen, rec = summary["phases"]["round1_id"]["history"], summary["phases"]["round1_rec"]["history"]
+    assert [r["steps"] for r in gen] == [1] and [r["steps"] for r in rec] == [3]  # of 3 batches each
+    assert gen[-1]["lr"] == rec[-1]["lr"] == 0.0  # each schedule ends at its phase's last step
 
 
-def test_length_buckets_batch_prompts_of_similar_length_and_train_every_example(tmp_path):
+def test_length_buckets_batch_prompts_of_similar_length_and_train_every_example(tmp_path, monkeypatch):
     from steerrec.train.batch_order import padding_share
     from steerrec.train.idgenrec_batches import batch_rows, example_lengths
 
@@ -180,8 +185,14 @@ def test_length_buckets_batch_prompts_of_similar_length_and_train_every_example(
     bucketed = batch_rows(300, 16, True, 7, lengths=lengths, buckets=8)
     assert len(bucketed) == len(plain) and sorted(np.concatenate(bucketed)) == list(range(300))
     assert padding_share(lengths, bucketed) < padding_share(lengths, plain) / 2
+    import steerrec.train.idgenrec_batches as IB
+
+    seen = []
+    monkeypatch.setattr(IB, "batch_rows", lambda *a, **kw: seen.append((a, kw)) or batch_rows(*a, **kw))
     summary, _ = train_idgenrec(_data(), replace(_cfg(), length_buckets=4, rec_epochs=1), tmp_path)
     assert summary["phases"]["round1_rec"]["history"][0]["steps"] == 3  # 40 examples in batches of 16
+    shuffled = [(a, kw) for a, kw in seen if a[2]]  # training batches (steps_per_epoch counts unshuffled)
+    assert shuffled and all(a[-1] == 4 and a[-2] is not None for a, _ in shuffled)  # lengths, buckets
 
 
 def test_config_checks_name_the_field():

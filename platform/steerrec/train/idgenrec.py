@@ -29,8 +29,8 @@ The IDs of each round are kept in `ids_<round>.json` (token ids and text); the s
 holds every phase's loop summary and the ID reports. With `scaling` each phase runs on Ray
 Train (`fit_ray`, storage `out/ray/<phase>`): the data and the starting weights go through
 the object store, the IDs and the tokenizer in the loop's config; the IDs are computed
-between phases in this process; a phase's best weights and last optimizer state are copied
-to `<phase>/`.
+between phases in this process; a phase's best weights (and, with `continue_optimizer`, its
+last optimizer state) are copied to `<phase>/`.
 A rerun resumes each phase from Ray's storage (a finished one trains nothing).
 """
 

@@ -140,7 +140,8 @@ def batch_rows(
 
 
 def example_lengths(split: Split, ids: Sequence[TokenId]) -> np.ndarray:
-    """Each example's history length in ID tokens (its prompt's length less the template's)."""
+    """Each example's history length in ID tokens: the part of its prompt that varies (the
+    separators between IDs and the cut at max_prompt_tokens left out: a sort key, not a size)."""
     sizes = np.fromiter((len(t) for t in ids), dtype=np.int64, count=len(ids))
     return np.fromiter((int(sizes[h].sum()) for h in split.histories), dtype=np.int64, count=len(split))
 

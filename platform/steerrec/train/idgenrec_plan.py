@@ -50,7 +50,8 @@ class IDGenRecTrainConfig:
     beam_size: int = 20
     max_valid: int = 512  # validation examples; 0 = all
     # batch size, seed, threads, schedule...; each phase sets its own epochs, lr and monitor
-    # (rec: valid ndcg@10, higher; pretrain and id: valid loss, lower)
+    # (rec: valid ndcg@10, higher; pretrain and id: valid loss, lower); loop.max_batches caps
+    # every phase's epochs, id_max_batches (when set) the id phase's instead
     loop: LoopConfig = field(default_factory=LoopConfig)
 
     def __post_init__(self) -> None:
