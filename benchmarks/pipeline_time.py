@@ -10,8 +10,9 @@ each model; IDGenRec's phases one by one) and prints a table: epochs, optimizer 
 training seconds, validation seconds (an epoch's seconds less its training seconds),
 steps/s. Not counted: the text embedder's pass over the items, data preparation and the
 evaluation stage (seconds each in summary.json when a sitting ran them, printed below the
-table), nor a run still in progress (its metrics.json is written when it ends). On a shared
-machine the figures are upper bounds of what idle cores take.
+table). A run still in progress (no metrics.json yet) is read from its newest checkpoint's
+state.json (`checkpoints/`, or each IDGenRec phase's folder under `phases/`) and marked
+"(in progress)". On a shared machine the figures are upper bounds of what idle cores take.
 """
 
 from __future__ import annotations
@@ -45,17 +46,32 @@ def totals(rows: list[dict]) -> dict[str, float]:
     }
 
 
+def _read(path: Path) -> dict | list:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"{path}: not JSON ({err})") from err
+
+
+def in_progress(folder: Path) -> dict[str, list[dict]]:
+    """{part: epoch rows} of a run without metrics.json, from its newest checkpoints' state.json."""
+    from steerrec.train.checkpoint import STATE, latest_checkpoint
+
+    roots = {"": folder / "checkpoints"} | {p.name: p for p in sorted((folder / "phases").glob("*")) if p.is_dir()}
+    latest = {part: latest_checkpoint(root) for part, root in roots.items() if root.is_dir()}
+    return {part: _read(ckpt / STATE)["history"] for part, ckpt in latest.items() if ckpt is not None}
+
+
 def collect(out: Path) -> list[tuple[str, dict[str, float]]]:
-    folders = [out / "ids"] if (out / "ids" / "metrics.json").is_file() else []
-    folders += sorted(p for p in (out / "runs").glob("*") if (p / "metrics.json").is_file())
+    folders = [out / "ids"] if (out / "ids").is_dir() else []
+    folders += sorted(p for p in (out / "runs").glob("*") if p.is_dir())
     table = []
     for folder in folders:
-        try:
-            metrics = json.loads((folder / "metrics.json").read_text())
-        except json.JSONDecodeError as err:
-            raise SystemExit(f"{folder / 'metrics.json'}: not JSON ({err})") from err
-        for part, rows in epoch_rows(metrics).items():
-            table.append((folder.name + (f"/{part}" if part else ""), totals(rows)))
+        done = (folder / "metrics.json").is_file()
+        parts = epoch_rows(_read(folder / "metrics.json")) if done else in_progress(folder)
+        for part, rows in parts.items():
+            name = folder.name + (f"/{part}" if part else "") + ("" if done else " (in progress)")
+            table.append((name, totals(rows)))
     return table
 
 

@@ -29,6 +29,20 @@ def test_runs_rqvae_and_idgenrec_phases_are_summed_per_part(tmp_path):
     assert table["ids"]["total_s"] == 4.0 and table["idgenrec-s0/rec_only"]["valid_s"] == 1.0
 
 
+def test_a_run_in_progress_is_read_from_its_newest_checkpoints(tmp_path):
+    phase = tmp_path / "runs" / "idgenrec-s0" / "phases" / "rec_only"
+    for epoch in (1, 2):
+        (phase / f"checkpoint_000{epoch}").mkdir(parents=True)
+        state = {"epoch": epoch, "history": _rows(*[(3.0, 4.0)] * epoch)}
+        (phase / f"checkpoint_000{epoch}" / "state.json").write_text(json.dumps(state))
+    (phase / "checkpoint_0003").mkdir()  # being written: no state.json yet
+    (tmp_path / "runs" / "idgenrec-s0" / "phases" / "pretrain").mkdir()  # nothing trained yet
+    table = dict(pt.collect(tmp_path))
+    assert list(table) == ["idgenrec-s0/rec_only (in progress)"]
+    assert table["idgenrec-s0/rec_only (in progress)"]["epochs"] == 2
+    assert table["idgenrec-s0/rec_only (in progress)"]["total_s"] == 8.0
+
+
 def test_a_broken_metrics_file_is_named(tmp_path):
     (tmp_path / "runs" / "sasrec-s0").mkdir(parents=True)
     (tmp_path / "runs" / "sasrec-s0" / "metrics.json").write_text("{")
