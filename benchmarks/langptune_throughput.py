@@ -9,8 +9,8 @@ generator actors on the same rows) and its adapter hand-over (median seconds of 
 
 Every profile is forced to exactly --length tokens (min_new_tokens) in both generation
 routes, so both do the same work. `--model gguf` uses Qwen2.5-Coder-0.5B-Instruct (the
-GGUF dequantized once into the cache; slow on CPU). Prints one markdown table. The Ray rows
-start a local Ray with max(2, --threads) CPUs; each generator actor has 1 CPU and --actor-threads
+GGUF dequantized once into the cache; slow on CPU; `--dtype bfloat16` as the LangPTune
+runs). Prints one markdown table. The Ray rows start a local Ray with max(2, --threads) CPUs; each generator actor has 1 CPU and --actor-threads
 torch threads, and generates 2 rows once (warm-up) before the timed calls (the median of
 --repeats); the hand-over is driven from this process (the trainer actor's role).
 """
@@ -40,6 +40,7 @@ def main() -> None:
     p.add_argument("--sessions", type=int, default=8)
     p.add_argument("--length", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--dtype", default="float32", help="the policy's dtype (policy.model.dtype; bfloat16 as the runs)")
     p.add_argument("--ray", action="store_true", help="add the Ray program's generator and hand-over rows")
     p.add_argument("--actor-threads", type=int, default=1, help="torch threads per generator actor")
     p.add_argument("--repeats", type=int, default=3, help="timed generator-group calls (median)")
@@ -60,7 +61,7 @@ def main() -> None:
         tok = M.build_tokenizer([m["content"] for s in sessions for m in messages(s)], mcfg.vocab_size)
         base = M.build_tiny(mcfg, tok, 0)
     else:
-        mcfg = M.ModelConfig(source="gguf")
+        mcfg = M.ModelConfig(source="gguf", dtype=args.dtype)
         base, tok = M.load_pretrained(mcfg)
     policy = M.add_lora(base, mcfg)
     policy.generation_config.min_new_tokens = args.length
@@ -70,7 +71,8 @@ def main() -> None:
     lines = [] if args.ray_only else local_rows(args, sessions, catalog, mcfg, tok, policy, rows)
     if args.ray or args.ray_only:
         lines += ray_rows(args, mcfg, tok, policy, rows)
-    print(f"model {args.model}, {len(sessions)} sessions x 2 profiles x {args.length} tokens, {args.threads} threads")
+    what = f"{args.model} ({args.dtype})" if args.model == "gguf" else args.model
+    print(f"model {what}, {len(sessions)} sessions x 2 profiles x {args.length} tokens, {args.threads} threads")
     print("| route | profiles/s | tokens/s | seconds |\n|---|---|---|---|")
     print("\n".join(lines))
 
