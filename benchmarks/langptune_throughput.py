@@ -12,7 +12,8 @@ routes, so both do the same work. `--model gguf` uses Qwen2.5-Coder-0.5B-Instruc
 GGUF dequantized once into the cache; slow on CPU; `--dtype bfloat16` as the LangPTune
 runs). Prints one markdown table. The Ray rows start a local Ray with max(2, --threads)
 CPUs; each generator actor has 1 CPU and --actor-threads torch threads, and generates 2
-rows once (warm-up) before the timed calls (the median of --repeats); the hand-over is driven from this process (the trainer actor's role).
+rows once (warm-up) before the timed calls (the median of --repeats); the hand-over is
+driven from this process (the trainer actor's role).
 """
 
 from __future__ import annotations
