@@ -27,14 +27,14 @@ from steerrec.train.batch_order import batch_indices, padding_share
 def idgenrec_lengths(data: Path, benchmark: Path | None, run: Path) -> np.ndarray:
     """Training examples' history lengths in ID tokens, with the run's first IDs."""
     from steerrec.train.idgenrec_batches import example_lengths
-    from steerrec.train.idgenrec_ids import load_ids
+    from steerrec.train.idgenrec_ids import ids_file, load_ids, phases_of
     from steerrec.train.idgenrec_job import IDGenRecJobConfig, read_data
 
     if benchmark is None:
         raise SystemExit("--idgenrec-run needs --benchmark (the training examples are the benchmark's)")
-    path = next((p for p in (run / "ids_0.json", run / "phases" / "ids_0.json") if p.is_file()), None)
-    if path is None:
-        raise SystemExit(f"{run}: no ids_0.json (nor phases/ids_0.json): not an IDGenRec run folder?")
+    path = ids_file(phases_of(run), 0)
+    if not path.is_file():
+        raise SystemExit(f"{path}: missing (not an IDGenRec run folder that has its first IDs?)")
     examples = read_data(IDGenRecJobConfig(data=str(data), benchmark=str(benchmark), out=str(run))).train
     return example_lengths(examples, load_ids(path)[0])
 

@@ -25,7 +25,9 @@ import yaml
 
 def main() -> None:
     from steerrec.config import from_dict
+    from steerrec.models.idgenrec_text import TOKENIZER_FILE
     from steerrec.train.idgenrec import IDGenRecTrainConfig, train_idgenrec
+    from steerrec.train.idgenrec_ids import ids_file, phases_of
     from steerrec.train.idgenrec_job import IDGenRecJobConfig, read_data
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -37,10 +39,11 @@ def main() -> None:
     parser.add_argument("--buckets", type=int, nargs="+", default=[0, 8])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
-    phases = args.run / "phases" if (args.run / "phases").is_dir() else args.run
-    for name in ("tokenizer.json", "ids_0.json"):
-        if not (phases / name).is_file():
-            raise SystemExit(f"{phases / name}: missing (not an IDGenRec run that has computed its first IDs?)")
+    phases = phases_of(args.run)
+    needed = (phases / TOKENIZER_FILE, ids_file(phases, 0))
+    for path in needed:
+        if not path.is_file():
+            raise SystemExit(f"{path}: missing (not an IDGenRec run that has computed its first IDs?)")
     section = (yaml.safe_load(args.config.read_text()) or {}).get("idgenrec", {}).get("train", {})
     base = from_dict(IDGenRecTrainConfig, section, str(args.config), "idgenrec.train")
     base = replace(base, strategy="rec_only", pretrain_epochs=0, rounds=1, rec_epochs=1, max_valid=1)
@@ -50,8 +53,8 @@ def main() -> None:
     for _ in range(args.repeats):
         for buckets in args.buckets:
             with tempfile.TemporaryDirectory(prefix="idgenrec-speed-") as tmp:
-                for name in ("tokenizer.json", "ids_0.json"):
-                    shutil.copy(phases / name, Path(tmp) / name)
+                for path in needed:
+                    shutil.copy(path, Path(tmp) / path.name)
                 started = time.perf_counter()
                 summary, _ = train_idgenrec(data, replace(base, length_buckets=buckets), tmp)
                 row = summary["phases"]["rec_only"]["history"][0]

@@ -56,8 +56,10 @@ def _read(path: Path) -> dict | list:
 def in_progress(folder: Path) -> dict[str, list[dict]]:
     """{part: epoch rows} of a run without metrics.json, from its newest checkpoints' state.json."""
     from steerrec.train.checkpoint import STATE, latest_checkpoint
+    from steerrec.train.idgenrec_ids import PHASES_DIR
 
-    roots = {"": folder / "checkpoints"} | {p.name: p for p in sorted((folder / "phases").glob("*")) if p.is_dir()}
+    phases = sorted(p for p in (folder / PHASES_DIR).glob("*") if p.is_dir())
+    roots = {"": folder / "checkpoints"} | {p.name: p for p in phases}
     latest = {part: latest_checkpoint(root) for part, root in roots.items() if root.is_dir()}
     return {part: _read(ckpt / STATE)["history"] for part, ckpt in latest.items() if ckpt is not None}
 

@@ -36,6 +36,7 @@ A rerun resumes each phase from Ray's storage (a finished one trains nothing).
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 from pathlib import Path
@@ -44,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from steerrec.train import idgenrec_batches as IB
-from steerrec.train.idgenrec_ids import compute_ids, load_ids, run_tokenizer, save_ids
+from steerrec.train.idgenrec_ids import compute_ids, ids_file, load_ids, run_tokenizer, save_ids
 from steerrec.train.idgenrec_plan import STRATEGIES, IDGenRecTrainConfig, Phase, phase_plan
 from steerrec.train.loop import BEST, OPTIM, OPTIM_META, RayScaling, epoch_steps, fit_local
 
@@ -105,15 +106,16 @@ class IDGenRecTask:
 
     def train_batches(self, epoch: int, rank: int, world_size: int):
         seed = self.cfg.loop.seed * 100_003 + epoch
-        lengths = self._lengths() if self.cfg.length_buckets > 1 else None
+        lengths = self._lengths if self.cfg.length_buckets > 1 else None
         batches = IB.batch_rows(
             self._n(), self.cfg.loop.batch_size, True, seed, rank, world_size, lengths, self.cfg.length_buckets
         )
         for rows in batches:  # shuffled: the loop's max_batches takes the first ones, a random sample
             yield self._batch(rows, IB.templates_for(len(rows), seed + int(rows[0])))
 
+    @functools.cached_property
     def _lengths(self) -> np.ndarray:
-        """Each training example's length in tokens: item text (pretrain) or history IDs."""
+        """Each training example's length in tokens: item text (pretrain) or history IDs (fixed in a phase)."""
         if self.phase == "pretrain":
             return np.fromiter(map(len, self.text_tokens), dtype=np.int64, count=len(self.text_tokens))
         return IB.example_lengths(self.data.train, self.ids)
@@ -220,7 +222,7 @@ def train_idgenrec(
         return checkpoint / BEST
 
     def ids_of_round(r: int):
-        path = out / f"ids_{r}.json"
+        path = ids_file(out, r)
         if path.is_file():
             ids, found = load_ids(path)
         else:

@@ -16,6 +16,18 @@ from steerrec.models.idgenrec_text import TOKENIZER_FILE
 from steerrec.run_folder import write_json
 from steerrec.train import idgenrec_batches as IB
 
+PHASES_DIR = "phases"  # in an IDGenRec run folder: the phases' checkpoints, each round's IDs, the tokenizer
+
+
+def ids_file(phases: Path, round_: int) -> Path:
+    """Where round `round_`'s IDs are kept in a phases folder."""
+    return Path(phases) / f"ids_{round_}.json"
+
+
+def phases_of(run: Path) -> Path:
+    """The phases folder of an IDGenRec run folder (`run` itself when it is one)."""
+    return Path(run) / PHASES_DIR if (Path(run) / PHASES_DIR).is_dir() else Path(run)
+
 
 def compute_ids(model: Any, tokenizer: Any, data: IB.IDGenRecData, cfg: Any):
     """Unique IDs for every item with the model's generator (Algorithm 1): (ids, IdReport).

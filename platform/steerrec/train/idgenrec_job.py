@@ -28,6 +28,7 @@ import numpy as np
 
 from steerrec.train.idgenrec import IDGenRecTrainConfig, train_idgenrec
 from steerrec.train.idgenrec_batches import IDGenRecData, Split
+from steerrec.train.idgenrec_ids import PHASES_DIR
 from steerrec.train.loop import RayScaling
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,7 @@ def run_idgenrec(cfg: IDGenRecJobConfig, report=None) -> dict[str, Any]:
     data = read_data(cfg)
     out = Path(cfg.out)
     scaling = cfg.scaling if cfg.use_ray else None
-    summary, weights = train_idgenrec(data, cfg.train, out / "phases", report, scaling)
+    summary, weights = train_idgenrec(data, cfg.train, out / PHASES_DIR, report, scaling)
     write_run_folder(cfg, data, summary, weights)
     return summary
 
@@ -90,16 +91,16 @@ def write_run_folder(cfg: IDGenRecJobConfig, data: IDGenRecData, summary: dict[s
     from steerrec.data import schema
     from steerrec.models.idgenrec import IDGenRec
     from steerrec.models.idgenrec_text import TOKENIZER_FILE, load_tokenizer
-    from steerrec.train.idgenrec_ids import load_ids
+    from steerrec.train.idgenrec_ids import ids_file, load_ids
 
-    out, phases = Path(cfg.out), Path(cfg.out) / "phases"
+    out, phases = Path(cfg.out), Path(cfg.out) / PHASES_DIR
     tokenizer = load_tokenizer(str(phases / TOKENIZER_FILE))
     model = IDGenRec(replace(cfg.train.model, vocab_size=len(tokenizer)))
     load_model(model, str(weights))
     model.save(out)
     shutil.copy(phases / TOKENIZER_FILE, out / TOKENIZER_FILE)
     final = summary["final"]
-    ids, _ = load_ids(phases / f"ids_{final['ids']}.json")
+    ids, _ = load_ids(ids_file(phases, final["ids"]))
     item_ids = pa.array(data.item_ids, pa.string())
     table = pa.table(
         {
