@@ -170,6 +170,25 @@ def test_greedy_test_profiles_are_shared_through_the_cache(tmp_path, monkeypatch
     assert second["metrics"] == first["metrics"]
     assert (tmp_path / "a" / "queries.json").read_text() == (tmp_path / "b" / "queries.json").read_text()
 
+    # a longer evaluation generates only the sessions not yet cached, a chunk per cache write
+    from steerrec.langptune import evaluate as evaluate_module
+
+    asked: list[int] = []
+
+    def count_generation(policy, tokenizer, sessions, messages, length):
+        asked.append(len(sessions))
+        return [f"profile of {s.user_id} at {s.t}" for s in sessions]
+
+    monkeypatch.setattr(policy_task, "greedy_profiles", count_generation)
+    monkeypatch.setattr(evaluate_module, "PROFILE_CHUNK", 1)
+    train_and_evaluate(_cfg(data, tmp_path / "e", variant="langptune_0", profile_cache=cache), eval_sessions=4)
+    assert asked == [1, 1]  # sessions 3 and 4, each written as soon as it was generated
+    rows = json.loads((tmp_path / "e" / "queries.json").read_text())
+    before = [q["query"] for q in json.loads((tmp_path / "a" / "queries.json").read_text())]
+    assert [q["query"] for q in rows[:2]] == before  # read from the cache
+    assert [q["query"] for q in rows[2:]] == [f"profile of {q['user_id']} at {q['t']}" for q in rows[2:]]
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 1
+
     # a pretrained load leaves the global RNG in no fixed state (here: a varying number of
     # draws after the build); one seed must still give one initial adapter
     from steerrec.alignment import model as model_module

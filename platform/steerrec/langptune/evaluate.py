@@ -71,25 +71,41 @@ def most_popular_ranking(train: Sequence[Session], catalog: Catalog, n_rows: int
     return np.tile(np.array(order[:k], dtype=np.int64), (n_rows, 1))
 
 
+PROFILE_CHUNK = 8  # sessions profiled per cache write: a killed evaluation keeps what it wrote
+
+
 def cached_greedy_profiles(run: LangPTune, sessions: Sequence[Session]) -> list[str]:
     """The policy's greedy profiles of `sessions`, read from / written to
     <cfg.profile_cache>/<key>.json when that folder is set. Greedy decoding is a function
-    of the weights and the prompts, so runs whose policies are equal (LangPTune-0 and -CL
-    both profile with the untrained policy) share one file; `profiles_key` hashes the
-    model config, the profile length, the prompts and the LoRA weights."""
+    of the weights and the prompt, so runs whose policies are equal (LangPTune-0 and -CL
+    both profile with the untrained policy) share one file: `profiles_key` hashes the
+    model config, the profile length and the LoRA weights, and the file maps each prompt's
+    hash to its profile. Missing profiles are generated PROFILE_CHUNK sessions at a time
+    and the file rewritten (atomically) after each chunk, so a longer or interrupted
+    evaluation reuses every profile already written."""
     from steerrec.langptune.policy_task import greedy_profiles
 
     length, folder = run.cfg.policy.rollout.profile_length, run.cfg.profile_cache
     if not folder:
         return greedy_profiles(run.policy, run.tokenizer, sessions, run.messages, length)
-    messages = [run.messages(s) for s in sessions]
-    path = Path(folder) / f"{profiles_key(run.policy, messages, length, asdict(run.cfg.policy.model))}.json"
-    if path.is_file():
-        logger.info("greedy profiles of %d sessions from %s", len(sessions), path)
-        return json.loads(path.read_text())["profiles"]
-    texts = greedy_profiles(run.policy, run.tokenizer, sessions, run.messages, length)
-    write_json(path, {"sessions": [[s.user_id, s.t] for s in sessions], "profiles": texts})
-    return texts
+    path = Path(folder) / f"{profiles_key(run.policy, [], length, asdict(run.cfg.policy.model))}.json"
+    store: dict[str, str] = json.loads(path.read_text())["profiles"] if path.is_file() else {}
+    keys = [prompt_key(run.messages(s)) for s in sessions]
+    first = {key: i for i, key in reversed(list(enumerate(keys)))}  # each distinct prompt once
+    missing = sorted(i for key, i in first.items() if key not in store)
+    logger.info("greedy profiles of %d sessions: %d from %s", len(sessions), len(sessions) - len(missing), path)
+    for start in range(0, len(missing), PROFILE_CHUNK):
+        chunk = missing[start : start + PROFILE_CHUNK]
+        texts = greedy_profiles(run.policy, run.tokenizer, [sessions[i] for i in chunk], run.messages, length)
+        store |= {keys[i]: text for i, text in zip(chunk, texts)}
+        write_json(path, {"profile_length": length, "profiles": store})
+        logger.info("greedy profiles: %d of %d written", start + len(chunk), len(missing))
+    return [store[key] for key in keys]
+
+
+def prompt_key(messages: Any) -> str:
+    """A 16-hex-digit SHA-256 of one profile prompt (its chat messages)."""
+    return hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def profiles_key(policy: Any, messages: Sequence[Any], length: int, model: dict[str, Any]) -> str:
