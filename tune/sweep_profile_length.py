@@ -71,7 +71,8 @@ def main() -> None:
         )
     frame = tuner.fit().get_dataframe().sort_values("profile_length")
     columns = [METRIC, "test_mrr@20", "test_recall@20", "test_precision@20", "most_pop_ndcg@20", "random_ndcg@20"]
-    columns += [c for c in ("truth_like_share", "truth_dislike_share") if c in frame]  # the world only
+    # the standard error of the test NDCG, then (the world only) the true likes and dislikes named
+    columns += [c for c in (f"{METRIC}_se", "truth_like_share", "truth_dislike_share") if c in frame]
     rows = {f"length {int(r['profile_length'])}": {c: float(r[c]) for c in columns} for _, r in frame.iterrows()}
     table = results_table(rows, columns)
     print(table)
@@ -86,7 +87,8 @@ def plot(frame, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot(frame["profile_length"], frame[METRIC], marker="o")
+    se = frame.get(f"{METRIC}_se", None)  # one standard error over the test sessions
+    ax.errorbar(frame["profile_length"], frame[METRIC], yerr=se, marker="o", capsize=3)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("profile length (tokens)")
     ax.set_ylabel(METRIC)

@@ -77,6 +77,7 @@ def test_baselines_by_hand():
     got = ranking_table(np.array([[3, 1], [2, 0]]), np.array([1, 5]), k=2)
     assert got["ndcg@2"] == pytest.approx(1 / np.log2(3) / 2) and got["mrr@2"] == pytest.approx(0.25)
     assert got["recall@2"] == 0.5 and got["precision@2"] == 0.25
+    assert got["ndcg@2_se"] == pytest.approx(1 / np.log2(3) / 2)
     catalog = Catalog(list("abcde"), list("abcde"))
     train = [Session("u", 3, "train", ("a", "b"), "c"), Session("v", 3, "train", ("b", "c"), "d")]
     assert most_popular_ranking(train, catalog, 2, 5).tolist() == [[1, 2, 0, 3, 4]] * 2

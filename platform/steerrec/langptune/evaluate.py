@@ -27,7 +27,7 @@ from steerrec.langptune.embedder import Catalog, embed_frozen
 from steerrec.langptune.reward import top_k_by_cosine
 from steerrec.langptune.sessions import Session, history_text
 from steerrec.langptune.truth_hits import load_truth, truth_hits
-from steerrec.metrics import mrr_at_k, ndcg_at_k, recall_at_k
+from steerrec.metrics import mrr_at_k, ndcg_at_k, ndcg_rows, recall_at_k
 from steerrec.run_folder import write_json
 
 if TYPE_CHECKING:
@@ -37,15 +37,18 @@ logger = logging.getLogger(__name__)
 
 
 def ranking_table(ranked: np.ndarray, targets: np.ndarray, k: int = 20) -> dict[str, float]:
-    """ndcg/mrr/recall/precision@k of rankings [N, >= k] (k capped at the catalog size).
+    """ndcg/mrr/recall/precision@k of rankings [N, >= k] (k capped at the catalog size), and
+    the standard error of the mean NDCG over the sessions (sample std / sqrt N; 0 below 2).
 
     By hand: ranked [[3, 1], [2, 0]], targets [1, 5], k 2 -> ndcg (1/log2 3)/2, mrr 1/4,
-    recall 1/2, precision 1/4.
+    recall 1/2, precision 1/4; per-session ndcg [1/log2 3, 0] -> se (1/log2 3)/2.
     """
     width = min(k, ranked.shape[1])
     recall = recall_at_k(ranked, targets, width)
+    rows = ndcg_rows(ranked, targets, width)
     return {
         f"ndcg@{k}": ndcg_at_k(ranked, targets, width),
+        f"ndcg@{k}_se": float(rows.std(ddof=1) / np.sqrt(len(rows))) if len(rows) > 1 else 0.0,
         f"mrr@{k}": mrr_at_k(ranked, targets, width),
         f"recall@{k}": recall,
         f"precision@{k}": recall / k,
