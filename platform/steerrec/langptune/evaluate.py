@@ -27,7 +27,7 @@ from steerrec.langptune.embedder import Catalog, embed_frozen
 from steerrec.langptune.reward import top_k_by_cosine
 from steerrec.langptune.sessions import Session, history_text
 from steerrec.langptune.truth_hits import load_truth, truth_hits
-from steerrec.metrics import mrr_at_k, ndcg_at_k, ndcg_rows, recall_at_k
+from steerrec.metrics import mrr_at_k, ndcg_rows, recall_at_k
 from steerrec.run_folder import write_json
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ def ranking_table(ranked: np.ndarray, targets: np.ndarray, k: int = 20) -> dict[
     recall = recall_at_k(ranked, targets, width)
     rows = ndcg_rows(ranked, targets, width)
     return {
-        f"ndcg@{k}": ndcg_at_k(ranked, targets, width),
+        f"ndcg@{k}": float(rows.mean()),
         f"ndcg@{k}_se": float(rows.std(ddof=1) / np.sqrt(len(rows))) if len(rows) > 1 else 0.0,
         f"mrr@{k}": mrr_at_k(ranked, targets, width),
         f"recall@{k}": recall,
