@@ -18,7 +18,13 @@ from steerrec.config import from_dict
 from steerrec.data import schema
 from steerrec.data.sequences import build_sequences
 from steerrec.langptune.embedder import Catalog
-from steerrec.langptune.evaluate import most_popular_ranking, random_ranking, ranking_table
+from steerrec.langptune.evaluate import (
+    hit_ranks,
+    most_popular_ranking,
+    paired_difference,
+    random_ranking,
+    ranking_table,
+)
 from steerrec.langptune.runs import train_and_evaluate
 from steerrec.langptune.sessions import Session
 from steerrec.langptune.train import LangPTune, LangPTuneConfig
@@ -210,3 +216,39 @@ def test_greedy_test_profiles_are_shared_through_the_cache(tmp_path, monkeypatch
     lora = next(p for n, p in run.policy.named_parameters() if "lora_B" in n)
     lora.data += 1.0
     assert profiles_key(run.policy, msgs, 16, {}) != before  # so are the adapter's weights
+
+
+def test_hit_ranks_and_paired_difference_by_hand():
+    assert hit_ranks(np.array([[3, 1], [2, 0]]), np.array([1, 5])).tolist() == [2, 0]
+    got = paired_difference([0, 1, 0.5], [1, 1, 0])
+    assert got["mean"] == pytest.approx(1 / 6) and got["se"] == pytest.approx(np.sqrt(7 / 36))
+    assert (got["better"], got["worse"], got["level"], got["sessions"]) == (1, 1, 1, 3)
+    assert paired_difference([0.5], [0.0])["se"] == 0.0
+    with pytest.raises(ValueError, match="one length"):
+        paired_difference([0, 1], [1])
+
+
+def test_per_session_rows_and_the_paired_comparison(tmp_path):
+    from benchmarks.langptune_compare import compare, format_table
+
+    data = _folder(tmp_path / "data")
+    runs = {v: tmp_path / v for v in ("emb_0", "emb_cl")}
+    outs = {v: train_and_evaluate(_cfg(data, run, variant=v), eval_sessions=3, k=3) for v, run in runs.items()}
+    rows = json.loads((runs["emb_0"] / "queries.json").read_text())
+    assert np.mean([r["ndcg@3"] for r in rows]) == pytest.approx(outs["emb_0"]["metrics"]["ndcg@3"])
+    assert all(0 <= r["rank"] <= 3 and (r["rank"] > 0) == (r["ndcg@3"] > 0) for r in rows)
+
+    table = compare([runs["emb_0"], runs["emb_cl"]], k=3)
+    assert [t["variant"] for t in table] == ["emb_0", "emb_cl"] and "vs" not in table[0]
+    diff = table[1]["vs"]
+    assert diff["mean"] == pytest.approx(outs["emb_cl"]["metrics"]["ndcg@3"] - outs["emb_0"]["metrics"]["ndcg@3"])
+    assert diff["better"] + diff["worse"] + diff["level"] == 3 and "(reference)" in format_table(table, k=3)
+
+    short = train_and_evaluate(_cfg(data, tmp_path / "short", variant="emb_0"), eval_sessions=2, k=3)
+    assert short["metrics"]["sessions"] == 2.0
+    with pytest.raises(ValueError, match=r"short/queries.json: sessions differ .* at row 2"):
+        compare([runs["emb_0"], tmp_path / "short"], k=3)
+    old = [{k: v for k, v in r.items() if k != "ndcg@3"} for r in rows]  # a folder from before the field
+    (runs["emb_0"] / "queries.json").write_text(json.dumps(old))
+    with pytest.raises(ValueError, match=r"emb_0/queries.json: row 0 has no 'ndcg@3'"):
+        compare([runs["emb_0"], runs["emb_cl"]], k=3)

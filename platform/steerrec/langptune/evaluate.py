@@ -56,6 +56,39 @@ def ranking_table(ranked: np.ndarray, targets: np.ndarray, k: int = 20) -> dict[
     }
 
 
+def hit_ranks(ranked: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """1-based rank of each row's target in `ranked` [N, k], 0 where it is not there.
+
+    By hand: ranked [[3, 1], [2, 0]], targets [1, 5] -> [2, 0].
+    """
+    hits = np.asarray(ranked) == np.asarray(targets)[:, None]
+    return np.where(hits.any(axis=1), hits.argmax(axis=1) + 1, 0)
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """b - a over the same sessions: the mean difference, its standard error (sample std of
+    the per-session differences / sqrt N; 0 below 2 sessions) and the sessions where b is
+    above / below / level with a. Pairing removes the sessions' own spread, so the error is
+    smaller than the two rows' errors combined.
+
+    By hand: a [0, 1, 0.5], b [1, 1, 0] -> differences [1, 0, -0.5]: mean 1/6, sample std
+    sqrt(7/12), se sqrt(7/36) = 0.441; better 1, worse 1, level 1.
+    """
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if x.shape != y.shape or x.ndim != 1 or x.size == 0:
+        raise ValueError(f"paired_difference takes two non-empty rows of one length, got {x.shape} and {y.shape}")
+    d = y - x
+    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else 0.0
+    return {
+        "mean": float(d.mean()),
+        "se": se,
+        "better": int((d > 0).sum()),
+        "worse": int((d < 0).sum()),
+        "level": int((d == 0).sum()),
+        "sessions": int(d.size),
+    }
+
+
 def random_ranking(n_rows: int, n_items: int, k: int, seed: int = 0) -> np.ndarray:
     """[n_rows, min(k, n_items)] item rows drawn without replacement per row."""
     rng = np.random.default_rng(seed)
@@ -144,6 +177,11 @@ def evaluate_run(run: LangPTune, split: str = "test", max_sessions: int = 0, k: 
             "random": ranking_table(random_ranking(n, n_items, k, run.cfg.seed), targets, k),
             "most_pop": ranking_table(most_popular_ranking(run.splits.get("train", []), run.catalog, n, k), targets, k),
         },
-        "queries": [{"user_id": s.user_id, "t": s.t, "query": q} for s, q in zip(sessions, queries)],
+        "queries": [
+            {"user_id": s.user_id, "t": s.t, "query": q, f"ndcg@{k}": float(g), "rank": int(r)}
+            for s, q, g, r in zip(
+                sessions, queries, ndcg_rows(ranked, targets, min(k, ranked.shape[1])), hit_ranks(ranked, targets)
+            )
+        ],
         **({"truth": truth_hits(queries, sessions, truth)} if truth is not None else {}),
     }
