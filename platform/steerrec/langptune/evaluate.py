@@ -156,7 +156,8 @@ def profiles_key(policy: Any, messages: Sequence[Any], length: int, model: dict[
 
 def evaluate_run(run: LangPTune, split: str = "test", max_sessions: int = 0, k: int = 20) -> dict[str, Any]:
     """The variant's table row and Random / MostPop on the same sessions, plus the queries
-    (greedy profiles or history texts) that were ranked: {"metrics", "baselines", "queries"},
+    (greedy profiles or history texts) that were ranked, each with its session's NDCG@k and
+    the target's rank (0: outside the top k): {"metrics", "baselines", "queries"},
     and "truth" (truth_hits of the profiles) for a profile variant on a dataset with truth."""
     sessions = run.splits.get(split, [])[: max_sessions or None]
     if not sessions:
