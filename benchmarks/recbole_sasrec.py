@@ -1,7 +1,7 @@
 """Our SASRec against RecBole 1.2.1's, trained to RecBole's own early stop on the same split.
 
     pip install --target /abs/rb recbole==1.2.1 colorlog==4.7.2 colorama==0.4.4 texttable thop \
-        tabulate tensorboard --no-deps   # then remove numpy/setuptools copies from /abs/rb
+        tabulate tensorboard absl-py --no-deps   # then remove numpy/setuptools copies from /abs/rb
     PYTHONPATH=/abs/rb python benchmarks/recbole_sasrec.py --data /abs/office/data \
         --ours /abs/office/eval/sasrec/results.json --work /tmp/recbole
 
