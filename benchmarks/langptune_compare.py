@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from steerrec.langptune.evaluate import paired_difference
+from steerrec.metrics import standard_error
 
 
 def load_rows(run: Path, k: int) -> tuple[str, list[tuple[str, int]], np.ndarray]:
@@ -57,8 +58,7 @@ def compare(runs: list[Path], k: int = 20) -> list[dict]:
                 f"{run / 'queries.json'}: sessions differ from {runs[0] / 'queries.json'} at row {first} "
                 f"({len(sessions)} against {len(ref_sessions)} sessions)"
             )
-        se = float(values.std(ddof=1) / np.sqrt(values.size)) if values.size > 1 else 0.0
-        row = {"run": str(run), "variant": variant, f"ndcg@{k}": float(values.mean()), "se": se}
+        row = {"run": str(run), "variant": variant, f"ndcg@{k}": float(values.mean()), "se": standard_error(values)}
         if run != runs[0]:
             row["vs"] = {"reference": ref_name, **paired_difference(ref, values)}
         table.append(row)

@@ -137,6 +137,15 @@ def ranking_metrics(ranked: Any, targets: Any, ks: Sequence[int] = (5, 10)) -> d
     return out
 
 
+def standard_error(values: Sequence[float] | np.ndarray) -> float:
+    """Standard error of the mean over rows (sample std, ddof=1, / sqrt N); 0 below 2 rows.
+
+    By hand: [1, 0, -0.5] -> sample std sqrt(7/12), se sqrt(7/36) = 0.441.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else 0.0
+
+
 def summarize(values_per_seed: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float | int]]:
     """Mean and sample standard deviation (ddof=1) of each metric over seeds.
 

@@ -27,7 +27,7 @@ from steerrec.langptune.embedder import Catalog, embed_frozen
 from steerrec.langptune.reward import top_k_by_cosine
 from steerrec.langptune.sessions import Session, history_text
 from steerrec.langptune.truth_hits import load_truth, truth_hits
-from steerrec.metrics import mrr_at_k, ndcg_rows, recall_at_k
+from steerrec.metrics import mrr_at_k, ndcg_rows, recall_at_k, standard_error
 from steerrec.run_folder import write_json
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def ranking_table(ranked: np.ndarray, targets: np.ndarray, k: int = 20) -> dict[
     rows = ndcg_rows(ranked, targets, width)
     return {
         f"ndcg@{k}": float(rows.mean()),
-        f"ndcg@{k}_se": float(rows.std(ddof=1) / np.sqrt(len(rows))) if len(rows) > 1 else 0.0,
+        f"ndcg@{k}_se": standard_error(rows),
         f"mrr@{k}": mrr_at_k(ranked, targets, width),
         f"recall@{k}": recall,
         f"precision@{k}": recall / k,
@@ -78,10 +78,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, float
     if x.shape != y.shape or x.ndim != 1 or x.size == 0:
         raise ValueError(f"paired_difference takes two non-empty rows of one length, got {x.shape} and {y.shape}")
     d = y - x
-    se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else 0.0
     return {
         "mean": float(d.mean()),
-        "se": se,
+        "se": standard_error(d),
         "better": int((d > 0).sum()),
         "worse": int((d < 0).sum()),
         "level": int((d == 0).sum()),
